@@ -1,0 +1,368 @@
+"""``build_tiles``: from a scene pair to a complete, resumable Zarr tile store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import dask
+import numpy as np
+import xarray as xr
+from affine import Affine
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry
+
+from tiling._progress import run_tasks
+from tiling.errors import TilingError, reraise_read_error
+from tiling.grid import Tile, TileGrid, make_grid
+from tiling.load import Stretch, compute_stretch, load_date
+from tiling.register import measure_shift
+from tiling.store import (
+    TileWriter,
+    create_store,
+    open_tiles,
+    pending_tiles,
+    read_attrs,
+    update_attrs,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TileOptions:
+    """How scenes are cut into tiles. Defaults fit 0.3–1 m aerial imagery and the model.
+
+    Attributes:
+        tile_size: Tile edge in pixels (the model sees 256 x 256 pairs).
+        overlap: Pixels shared by neighbouring tiles.
+        tiles_per_block: Tiles per side of one read block (a block is read in one go).
+        resampling: Resampling used to bring the after date onto the before grid.
+        register: ``"none"``, ``"measure"`` (record the residual shift between dates) or
+            ``"correct"`` (also resample the after date to remove it).
+        max_nodata_fraction: Tiles with more nodata than this in either date are counted and
+            listed as mostly-nodata (they are still written, never silently dropped).
+        compression_level: zstd level of the image chunks.
+    """
+
+    tile_size: int = 256
+    overlap: int = 0
+    tiles_per_block: int = 8
+    resampling: str = "bilinear"
+    register: Literal["none", "measure", "correct"] = "measure"
+    max_nodata_fraction: float = 0.5
+    compression_level: int = 3
+
+    def __post_init__(self) -> None:
+        if self.register not in ("none", "measure", "correct"):
+            raise ValueError(f"register must be none, measure or correct, got {self.register!r}")
+        if not 0.0 <= self.max_nodata_fraction <= 1.0:
+            raise ValueError(
+                f"max_nodata_fraction must be in [0, 1], got {self.max_nodata_fraction}"
+            )
+        if self.tiles_per_block < 1:
+            raise ValueError(f"tiles_per_block must be >= 1, got {self.tiles_per_block}")
+
+
+@dataclass(frozen=True)
+class TileStoreSummary:
+    """What a :func:`build_tiles` call did."""
+
+    path: str
+    n_tiles: int
+    n_written: int
+    n_already_done: int
+    n_mostly_nodata: int
+    mostly_nodata: list[str] = field(default_factory=list)
+    shift_px: tuple[float, float] | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _native_grid(items: Sequence[Any], crs: str) -> tuple[float, tuple[float, float]]:
+    """Resolution and pixel anchor of the first before item, if it is in ``crs``."""
+    from catalogs.items import item_crs
+
+    item = items[0]
+    transform = item.properties.get("proj:transform")
+    gsd = item.properties.get("gsd")
+    for asset in item.assets.values():  # projection info may sit on the assets instead
+        transform = transform or asset.extra_fields.get("proj:transform")
+        gsd = gsd or asset.extra_fields.get("gsd")
+    if transform and item_crs(item) == crs:
+        a = Affine(*transform[:6])
+        return abs(a.a), (a.c, a.f)
+    if not gsd:
+        raise TilingError(
+            f"item {item.id!r}: cannot tell its pixel size (no proj:transform in {crs} and no gsd)"
+        )
+    return float(gsd), (0.0, 0.0)
+
+
+def plan_grid(
+    pair: Any, *, tile_size: int = 256, overlap: int = 0, prefix: str = "aoi"
+) -> TileGrid:
+    """The tile grid for a scene pair: the before scene's pixel grid over the AOI."""
+    resolution, anchor = _native_grid(pair.before.items, pair.crs)
+    aoi = Geometry(pair.aoi, "EPSG:4326").to_crs(pair.crs).geom
+    return make_grid(
+        aoi,
+        crs=pair.crs,
+        resolution=resolution,
+        anchor=anchor,
+        tile_size=tile_size,
+        overlap=overlap,
+        prefix=prefix,
+    )
+
+
+def _fingerprint(pair: Any, grid: TileGrid, options: TileOptions) -> str:
+    key = {
+        "before": sorted(i.id for i in pair.before.items),
+        "after": sorted(i.id for i in pair.after.items),
+        "crs": str(grid.geobox.crs),
+        "transform": list(grid.transform)[:6],
+        "shape": list(grid.geobox.shape),
+        "options": {k: v for k, v in asdict(options).items() if k != "tiles_per_block"},
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sources(side: Any) -> dict[str, Any]:
+    return {
+        "datetime": str(side.datetime),
+        "items": [
+            {"id": i.id, "datetime": str(i.datetime), "hrefs": [a.href for a in i.assets.values()]}
+            for i in side.items
+        ],
+    }
+
+
+def _registration_window(grid: TileGrid, size: int = 1024) -> tuple[slice, slice]:
+    h, w = grid.geobox.shape
+    sy, sx = min(size, h), min(size, w)
+    y0, x0 = (h - sy) // 2, (w - sx) // 2
+    return slice(y0, y0 + sy), slice(x0, x0 + sx)
+
+
+def _measure(before: xr.DataArray, after: xr.DataArray, grid: TileGrid) -> tuple[float, float]:
+    ys, xs = _registration_window(grid)
+    b, a = dask.compute(before.data[:, ys, xs], after.data[:, ys, xs])
+    valid = ~(
+        _nodata_mask(b, before.attrs.get("nodata")) | _nodata_mask(a, after.attrs.get("nodata"))
+    )
+    if valid.mean() < 0.25:
+        log.warning("registration window is mostly nodata; shift not measured")
+        return (float("nan"), float("nan"))
+    return measure_shift(b, a, valid=valid)
+
+
+def _nodata_mask(window: np.ndarray, nodata: Any) -> np.ndarray:
+    """Pixels where every band is nodata (NaN counts as nodata for float data)."""
+    missing = np.isnan(window) if window.dtype.kind == "f" else np.zeros(window.shape, bool)
+    if nodata is not None:
+        missing |= window == nodata
+    return np.all(missing, axis=0)
+
+
+def _write_block(
+    path: str,
+    tiles: list[Tile],
+    y0: int,
+    x0: int,
+    before: np.ndarray,
+    after: np.ndarray,
+    nodata: tuple[Any, Any],
+    stretches: tuple[Stretch, Stretch],
+) -> int:
+    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker)."""
+    writer = TileWriter(path)
+    for tile in tiles:
+        ys = slice(tile.y_off - y0, tile.y_off - y0 + tile.size)
+        xs = slice(tile.x_off - x0, tile.x_off - x0 + tile.size)
+        out = np.empty((2, 3, tile.size, tile.size), dtype="uint8")
+        fractions = np.empty(2, dtype="float32")
+        for t, (raw, nd, stretch) in enumerate(zip((before, after), nodata, stretches)):
+            window = raw[:, ys, xs]
+            mask = _nodata_mask(window, nd)
+            out[t] = stretch.apply(window, mask)
+            fractions[t] = mask.mean()
+        writer.write(tile.index, out, fractions)
+    return len(tiles)
+
+
+def build_tiles(
+    pair: Any,
+    out: str | Path,
+    *,
+    options: TileOptions | None = None,
+    name: str = "aoi",
+    overwrite: bool = False,
+    progress: bool | None = None,
+    patch_url: Callable[[str], str] | None = None,
+) -> TileStoreSummary:
+    """Load both dates of ``pair`` onto one grid and write the Zarr v3 tile store at ``out``.
+
+    Running it again on the same ``out`` resumes: tiles already written are kept, only the
+    missing ones are read and written. A store built from other inputs or options is refused
+    unless ``overwrite``.
+
+    Args:
+        pair: A :class:`catalogs.ScenePair` (before/after items, AOI, CRS).
+        out: Store path or fsspec URL (e.g. ``tiles.zarr``, ``s3://bucket/run/tiles.zarr``).
+        options: Tiling options; see :class:`TileOptions`.
+        name: AOI name used in tile ids (``{name}-{row}-{col}``).
+        overwrite: Replace an existing store built from different inputs.
+        progress: Show a progress bar (default: only on a terminal).
+        patch_url: Hook to sign asset URLs (e.g. ``planetary_computer.sign``).
+
+    Returns:
+        Counts of tiles written, already present and mostly nodata, and the measured shift.
+    """
+    options = options or TileOptions()
+    started = time.perf_counter()
+    path = str(out)
+    grid = plan_grid(pair, tile_size=options.tile_size, overlap=options.overlap, prefix=name)
+    fingerprint = _fingerprint(pair, grid, options)
+    attrs = read_attrs(path)
+    if attrs is not None and attrs.get("fingerprint") != fingerprint:
+        if not overwrite:
+            raise TilingError(
+                f"{path} already holds a tile store built from other items or options; "
+                "pass overwrite=True (--overwrite) or choose another output path"
+            )
+        attrs = None
+    if attrs is None and Path(path).exists() and "://" not in path:
+        shutil.rmtree(path)
+
+    chunk = options.tiles_per_block * grid.stride
+    load = dict(chunk=chunk, resampling=options.resampling, patch_url=patch_url)
+    before = load_date(pair.before.items, grid.geobox, **load)
+    after_box = grid.geobox
+    if attrs is None:
+        stretches = (
+            compute_stretch(pair.before.items, grid.geobox, patch_url=patch_url),
+            compute_stretch(pair.after.items, grid.geobox, patch_url=patch_url),
+        )
+        after = load_date(pair.after.items, after_box, **load)
+        shift = None
+        with reraise_read_error(pair):
+            if options.register != "none":
+                shift = _measure(before, after, grid)
+        applied = bool(
+            options.register == "correct"
+            and shift
+            and np.isfinite(shift).all()
+            and max(abs(shift[0]), abs(shift[1])) >= 0.05
+        )
+        registration = {"mode": options.register, "shift_px": shift, "applied": applied}
+        create_store(
+            path,
+            grid,
+            datetimes=(
+                np.datetime64(pair.before.datetime.replace(tzinfo=None)),
+                np.datetime64(pair.after.datetime.replace(tzinfo=None)),
+            ),
+            compression_level=options.compression_level,
+            attrs={
+                "crs": str(grid.geobox.crs),
+                "crs_wkt": grid.geobox.crs.to_wkt(),
+                "epsg": grid.geobox.crs.epsg,
+                "transform": list(grid.transform)[:6],
+                "grid_shape": list(grid.geobox.shape),
+                "pixel_size": grid.resolution,
+                "tile_size": grid.tile_size,
+                "overlap": grid.overlap,
+                "n_rows": grid.n_rows,
+                "n_cols": grid.n_cols,
+                "aoi": pair.aoi.__geo_interface__,
+                "catalog": getattr(pair, "catalog", None),
+                "collection": getattr(pair, "collection", None),
+                "sources": {"before": _sources(pair.before), "after": _sources(pair.after)},
+                "normalisation": {
+                    "before": stretches[0].to_dict(),
+                    "after": stretches[1].to_dict(),
+                },
+                "registration": registration,
+                "max_nodata_fraction": options.max_nodata_fraction,
+                "fingerprint": fingerprint,
+                "complete": False,
+            },
+        )
+    else:
+        norm = attrs["normalisation"]
+        stretches = (Stretch.from_dict(norm["before"]), Stretch.from_dict(norm["after"]))
+        registration = attrs["registration"]
+    if registration["applied"]:
+        dx, dy = registration["shift_px"]
+        after_box = GeoBox(
+            grid.geobox.shape, grid.transform * Affine.translation(dx, dy), grid.geobox.crs
+        )
+    after = load_date(pair.after.items, after_box, **load)
+
+    todo = pending_tiles(path)
+    n_done = int((~todo).sum())
+    tasks = []
+    nodata = (before.attrs.get("nodata"), after.attrs.get("nodata"))
+    for block in grid.blocks(options.tiles_per_block):
+        tiles = [t for t in block if todo[t.index]]
+        if not tiles:
+            continue
+        y0, x0 = block[0].y_off, block[0].x_off
+        y1 = block[-1].y_off + grid.tile_size
+        x1 = block[-1].x_off + grid.tile_size
+        tasks.append(
+            dask.delayed(_write_block, pure=False)(
+                path,
+                tiles,
+                y0,
+                x0,
+                before.data[:, y0:y1, x0:x1],
+                after.data[:, y0:y1, x0:x1],
+                nodata,
+                stretches,
+            )
+        )
+    if n_done:
+        log.info(
+            "%s: %d of %d tiles already written, %d to go",
+            path,
+            n_done,
+            grid.n_tiles,
+            int(todo.sum()),
+        )
+    with reraise_read_error(pair):
+        n_written = run_tasks(tasks, total=int(todo.sum()), desc="tiles", progress=progress)
+
+    stored = open_tiles(path)
+    fractions, ids = stored["nodata_fraction"].values, stored["tile_id"].values
+    mostly = (fractions > options.max_nodata_fraction).any(axis=1)
+    summary = TileStoreSummary(
+        path=path,
+        n_tiles=grid.n_tiles,
+        n_written=n_written,
+        n_already_done=n_done,
+        n_mostly_nodata=int(mostly.sum()),
+        mostly_nodata=[str(i) for i in ids[mostly]],
+        shift_px=tuple(registration["shift_px"]) if registration["shift_px"] else None,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    update_attrs(
+        path,
+        complete=True,
+        summary={
+            "n_tiles": summary.n_tiles,
+            "n_mostly_nodata": summary.n_mostly_nodata,
+            "mostly_nodata": summary.mostly_nodata,
+        },
+    )
+    return summary
