@@ -305,7 +305,7 @@ def build_tiles(
     if registration["applied"]:
         dx, dy = registration["shift_px"]
         after_box = GeoBox(
-            grid.geobox.shape, grid.transform * Affine.translation(dx, dy), grid.geobox.crs
+            grid.geobox.shape, grid.transform @ Affine.translation(dx, dy), grid.geobox.crs
         )
     after = load_date(pair.after.items, after_box, **load)
 

@@ -85,7 +85,7 @@ class TileGrid:
 
     def tile_transform(self, tile: Tile) -> Affine:
         """Affine transform of one tile's pixels in the grid CRS."""
-        return self.transform * Affine.translation(tile.x_off, tile.y_off)
+        return self.transform @ Affine.translation(tile.x_off, tile.y_off)
 
     def blocks(self, tiles_per_block: int) -> list[list[Tile]]:
         """Group tiles into square blocks of ``tiles_per_block``² tiles (row-major blocks).

@@ -13,8 +13,9 @@ import numpy as np
 import odc.stac
 import pystac
 import xarray as xr
-from catalogs.items import rgb_bands
 from odc.geo.geobox import GeoBox
+
+from catalogs.items import rgb_bands
 
 RGB = ("red", "green", "blue")
 

@@ -1,0 +1,231 @@
+"""``changevg`` — the command line, a thin layer over the library functions.
+
+Exit codes: 0 success, 1 a run failed (catalog, data or tiling problem), 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from catalogs.errors import CatalogError, InputError
+from tiling.errors import TilingError
+
+log = logging.getLogger("changevg")
+
+# no telemetry, ever: set before Prefect is imported anywhere
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _settings(args: argparse.Namespace):
+    from flows.settings import Settings
+
+    return Settings.load(args.config)
+
+
+def _add_search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", required=True, help="STAC API URL, e.g. http://127.0.0.1:7822")
+    p.add_argument("--collection", required=True, help="collection id to search")
+    p.add_argument("--aoi", required=True, help="minx,miny,maxx,maxy in lon/lat, or a GeoJSON file")
+    p.add_argument("--before", required=True, help="before date window START/END (ISO dates)")
+    p.add_argument("--after", required=True, help="after date window START/END (ISO dates)")
+    p.add_argument("--max-cloud", type=float, default=None, help="max cloud cover, percent")
+
+
+def _pair_from_args(args: argparse.Namespace, settings):
+    from catalogs.aoi import parse_aoi, parse_window
+    from catalogs.pairing import search_pairs
+
+    if args.max_cloud is not None and not 0 <= args.max_cloud <= 100:
+        raise InputError(f"--max-cloud must be a percentage in [0, 100], got {args.max_cloud}")
+    return search_pairs(
+        args.catalog,
+        collection=args.collection,
+        aoi=parse_aoi(args.aoi, max_area_km2=settings.max_aoi_km2),
+        before=parse_window(args.before, name="--before"),
+        after=parse_window(args.after, name="--after"),
+        max_cloud=args.max_cloud,
+        options=settings.search,
+    )
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from catalogs.synth import synthesize_region
+
+    region = synthesize_region(
+        args.out,
+        size_km=args.size_km,
+        seed=args.seed,
+        split=args.split,
+        dtype=args.dtype,
+        misregistration_in_metadata=not args.undescribed_shift,
+    )
+    print(f"region {region.name}: {region.crs}, bbox {region.bbox_lonlat}")
+    print(f"items: {region.items_path}\ncollection: {region.collection_path}")
+    print(f"truth: {region.truth_path}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from catalogs.server import StacServer
+
+    with StacServer([Path(p) for p in args.files], port=args.port) as server:
+        print(server.url, flush=True)
+        log.info("serving until interrupted (Ctrl-C)")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
+    return 0
+
+
+def cmd_pairs(args: argparse.Namespace) -> int:
+    pair = _pair_from_args(args, _settings(args))
+    doc = pair.to_json()
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
+    print(f"CRS {doc['crs']}")
+    for side in ("before", "after"):
+        part = doc[side]
+        print(f"{side}: coverage {part['coverage']:.3f}")
+        for item in part["items"]:
+            print(f"  {item['id']}  {item['datetime']}  cloud={item['cloud_cover']}")
+    for skipped in doc.get("skipped", []):
+        print(f"skipped {skipped['id']}: {skipped['reason']}")
+    return 0
+
+
+def cmd_tile(args: argparse.Namespace) -> int:
+    from catalogs.pairing import ScenePair
+    from tiling import build_tiles
+
+    settings = _settings(args).with_overrides(
+        tiles={"tile_size": args.tile_size, "overlap": args.overlap, "register": args.register}
+    )
+    if args.pair:
+        pair = ScenePair.from_json(json.loads(Path(args.pair).read_text()))
+    else:
+        missing = [
+            f"--{n}"
+            for n in ("catalog", "collection", "aoi", "before", "after")
+            if getattr(args, n) is None
+        ]
+        if missing:
+            raise InputError(f"tile needs --pair FILE or all of {', '.join(missing)}")
+        pair = _pair_from_args(args, settings)
+    summary = build_tiles(
+        pair, args.out, options=settings.tiles, name=args.name, overwrite=args.overwrite
+    )
+    _print_tiles(summary)
+    return 0
+
+
+def _print_tiles(summary) -> None:
+    print(
+        f"tile store {summary.path}: {summary.n_tiles} tiles "
+        f"({summary.n_written} written now, {summary.n_already_done} already there), "
+        f"{summary.n_mostly_nodata} mostly nodata"
+    )
+    if summary.shift_px:
+        dx, dy = summary.shift_px
+        print(f"residual shift after/before: dx={dx:+.2f} px, dy={dy:+.2f} px")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    result = run_demo(args.out, size_km=args.size_km, seed=args.seed, settings=_settings(args))
+    print(f"synthetic region: {result.region.root}")
+    for side in ("before", "after"):
+        items = getattr(result.pair, side).items
+        print(f"{side}: {', '.join(i.id for i in items)}")
+    _print_tiles(result.tiles)
+    print("model and inventory stages are not built yet: the demo stops at the tile store")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="changevg", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="settings TOML file (default: $CHANGEVG_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the pipeline on a synthetic region, offline")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--size-km", type=float, default=2.0, help="region edge in km")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("synth", help="write a synthetic before/after region (COGs, STAC, truth)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--size-km", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", type=int, default=1, help="items per side per date (mosaic)")
+    p.add_argument("--dtype", choices=["uint8", "uint16"], default="uint8")
+    p.add_argument(
+        "--undescribed-shift",
+        action="store_true",
+        help="leave the after scene's misregistration out of its metadata",
+    )
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("catalog", help="catalog tools")
+    csub = p.add_subparsers(dest="catalog_command", required=True)
+    s = csub.add_parser("serve", help="serve STAC files as a STAC API on 127.0.0.1")
+    s.add_argument("files", nargs="+", help="FeatureCollection/ndjson/item files or synth folders")
+    s.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    s.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("pairs", help="search a catalog and choose the before/after scenes")
+    _add_search_args(p)
+    p.add_argument("--json", action="store_true", help="print the ScenePair as JSON")
+    p.set_defaults(func=cmd_pairs)
+
+    p = sub.add_parser("tile", help="build the aligned Zarr tile store for a scene pair")
+    for name in ("catalog", "collection", "aoi", "before", "after"):
+        p.add_argument(f"--{name}")
+    p.add_argument("--max-cloud", type=float, default=None)
+    p.add_argument("--pair", help="a ScenePair JSON file (from `changevg pairs --json`)")
+    p.add_argument("--out", required=True, help="store path or URL, e.g. tiles.zarr")
+    p.add_argument("--name", default="aoi", help="AOI name used in tile ids")
+    p.add_argument("--tile-size", type=int, default=None)
+    p.add_argument("--overlap", type=int, default=None)
+    p.add_argument("--register", choices=["none", "measure", "correct"], default=None)
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace a store built from other inputs"
+    )
+    p.set_defaults(func=cmd_tile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``changevg`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(f"changevg: error: {exc}", file=sys.stderr)
+        return 2
+    except (CatalogError, TilingError, FileNotFoundError, PermissionError) as exc:
+        print(f"changevg: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("changevg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

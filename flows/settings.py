@@ -1,0 +1,86 @@
+"""One typed settings object for a whole run, loaded from a TOML file and CLI overrides.
+
+Each section is the options class of the package that uses it, so defaults live in one place:
+``[search]`` → :class:`catalogs.search.SearchOptions`, ``[tiles]`` → :class:`tiling.TileOptions`.
+
+Example ``changevg.toml``::
+
+    max_aoi_km2 = 500
+    [search]
+    timeout_s = 60
+    retries = 6
+    [tiles]
+    tile_size = 256
+    overlap = 32
+    register = "correct"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from catalogs.errors import InputError
+from catalogs.search import SearchOptions
+from tiling import TileOptions
+
+CONFIG_ENV = "CHANGEVG_CONFIG"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a monitoring run.
+
+    Attributes:
+        max_aoi_km2: AOIs larger than this are refused (a guard against accidental huge runs).
+        search: STAC search options (timeouts, retries, paging, signing hook).
+        tiles: Tiling options (tile size, overlap, registration, nodata policy).
+    """
+
+    max_aoi_km2: float = 2500.0
+    search: SearchOptions = field(default_factory=SearchOptions)
+    tiles: TileOptions = field(default_factory=TileOptions)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Settings:
+        """Settings from ``path``, else from ``$CHANGEVG_CONFIG``, else the defaults."""
+        path = path or os.environ.get(CONFIG_ENV)
+        if not path:
+            return cls()
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise InputError(f"settings file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"settings file {path} is not valid TOML: {exc}") from None
+        return cls().with_overrides(**data)
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with top-level values and section tables (dicts) replaced; None is ignored."""
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            if value is None:
+                continue
+            if key not in {f.name for f in dataclasses.fields(self)}:
+                raise InputError(f"unknown setting {key!r}; known: max_aoi_km2, search, tiles")
+            current = getattr(self, key)
+            if dataclasses.is_dataclass(current) and isinstance(value, dict):
+                changes[key] = _replace(current, key, value)
+            else:
+                changes[key] = value
+        return dataclasses.replace(self, **changes)
+
+
+def _replace(options: Any, section: str, values: dict[str, Any]) -> Any:
+    known = {f.name for f in dataclasses.fields(options)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError(f"unknown setting(s) {unknown} in [{section}]; known: {sorted(known)}")
+    try:
+        return dataclasses.replace(options, **{k: v for k, v in values.items() if v is not None})
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid [{section}] setting: {exc}") from None
