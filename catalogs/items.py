@@ -304,7 +304,15 @@ def _is_loopback_host(host: str | None) -> bool:
     if host in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return addr.is_loopback or addr.is_unspecified
+
+
+def _is_link_local(host: str | None) -> bool:
+    try:
+        return ipaddress.ip_address((host or "").strip("[]")).is_link_local
     except ValueError:
         return False
 
@@ -314,7 +322,8 @@ def check_hrefs(item: ItemLike, *, catalog_is_local: bool) -> None:
 
     A remote catalog must not make the pipeline read local files (``file://``, absolute or
     relative paths, drive letters, GDAL ``/vsi`` paths) or loopback services
-    (``http://127.0.0.1/...``). Items of a local catalog may point anywhere.
+    (``http://127.0.0.1/...``, link-local such as cloud metadata ``169.254.169.254``). Items of
+    a local catalog may point anywhere.
 
     Raises:
         ItemError: naming the item, the asset and the href.
@@ -327,7 +336,7 @@ def check_hrefs(item: ItemLike, *, catalog_is_local: bool) -> None:
         scheme = parsed.scheme.lower()
         local = scheme in ("", "file") or len(scheme) == 1
         if not local and scheme in ("http", "https"):
-            local = _is_loopback_host(parsed.hostname)
+            local = _is_loopback_host(parsed.hostname) or _is_link_local(parsed.hostname)
         if local:
             raise ItemError(
                 item_id(item),

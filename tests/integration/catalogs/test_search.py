@@ -160,6 +160,24 @@ def test_unreachable_catalog_names_url_after_retries() -> None:
     assert time.monotonic() - start < 5
 
 
+def test_silent_server_times_out_and_is_retried() -> None:
+    with socket.socket() as sock:  # accepts connections (backlog) but never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+        start = time.monotonic()
+        with pytest.raises(CatalogError, match=rf"{url}.*(?i:timed out)"):
+            search_items(
+                url,
+                collection="naip",
+                aoi=NAIP_AOI,
+                window="2023-01-01/2023-12-31",
+                options=SearchOptions(timeout_s=0.2, retries=1, backoff_s=0.01),
+            )
+        elapsed = time.monotonic() - start
+    assert 0.35 < elapsed < 3  # two attempts of 0.2 s each
+
+
 class _Flaky(BaseHTTPRequestHandler):
     """Proxy to the rustac server answering 500 to the requests numbered in ``fail_at``."""
 
@@ -180,7 +198,9 @@ class _Flaky(BaseHTTPRequestHandler):
             self.command, self.path, body=body or None, headers={"Content-Type": "application/json"}
         )
         resp = conn.getresponse()
-        data = resp.read().replace(
+        raw = resp.read()
+        conn.close()
+        data = raw.replace(
             f"127.0.0.1:{self.upstream}".encode(), f"127.0.0.1:{self.server.server_port}".encode()
         )
         self.log.append((self.command, self.path, resp.status))

@@ -168,6 +168,8 @@ def test_is_raster_asset() -> None:
         "/vsicurl/https://x/y.tif",
         "http://127.0.0.1:8080/secret.tif",
         "http://localhost/x.tif",
+        "http://0.0.0.0:9000/x.tif",
+        "http://169.254.169.254/latest/meta-data/",
     ],
 )
 def test_remote_catalog_local_hrefs_refused(href) -> None:
@@ -178,7 +180,7 @@ def test_remote_catalog_local_hrefs_refused(href) -> None:
 
 
 def test_remote_hrefs_allowed() -> None:
-    for href in ("https://x/y.tif", "s3://bucket/y.tif", "gs://b/y.tif"):
+    for href in ("https://x/y.tif", "s3://bucket/y.tif", "gs://b/y.tif", "http://10.1.2.3/y.tif"):
         item = make_item("ok", bbox=BBOX, datetime="2022-01-01", assets={"visual": rgb_asset(href)})
         check_hrefs(item, catalog_is_local=False)
 
