@@ -26,8 +26,11 @@ from catalogs.errors import InputError
 __all__ = [
     "DateWindow",
     "aoi_area_km2",
+    "format_datetime",
+    "parse_datetime",
     "parse_aoi",
     "parse_window",
+    "parse_windows",
     "utm_crs_for",
 ]
 
@@ -131,7 +134,7 @@ class DateWindow:
 
     def to_stac(self) -> str:
         """The window as a STAC API ``datetime`` parameter (RFC 3339 interval)."""
-        return f"{_iso(self.start)}/{_iso(self.end)}"
+        return f"{format_datetime(self.start)}/{format_datetime(self.end)}"
 
     def __str__(self) -> str:
         return self.to_stac()
@@ -170,9 +173,27 @@ def parse_window(value: str | DateWindow | Sequence[Any], *, name: str = "window
     end = _parse_instant(parts[1], name=name, end=True)
     if start > end:
         raise InputError(
-            f"{name}: start {_iso(start)} is after end {_iso(end)} in {value!r}; swap the dates"
+            f"{name}: start {format_datetime(start)} is after end {format_datetime(end)} in "
+            f"{value!r}; swap the dates"
         )
     return DateWindow(start, end)
+
+
+def parse_windows(
+    before: str | DateWindow | Sequence[Any], after: str | DateWindow | Sequence[Any]
+) -> tuple[DateWindow, DateWindow]:
+    """Parse the two windows of a change run; ``before`` must end before ``after`` starts.
+
+    Raises:
+        InputError: either window is invalid, or they overlap / are in the wrong order.
+    """
+    first, second = parse_window(before, name="before"), parse_window(after, name="after")
+    if first.end >= second.start:
+        raise InputError(
+            f"before window {first} and after window {second} overlap or are reversed; "
+            "the before window must end before the after window starts"
+        )
+    return first, second
 
 
 def _parse_instant(part: Any, *, name: str, end: bool) -> datetime:
@@ -202,7 +223,13 @@ def _day_bound(day: date, end: bool) -> datetime:
     return start + timedelta(days=1, microseconds=-1) if end else start
 
 
-def _iso(when: datetime) -> str:
+def parse_datetime(value: str | date | datetime, *, name: str = "datetime") -> datetime:
+    """An RFC 3339 datetime or date (midnight) as an aware UTC datetime; naive means UTC."""
+    return _parse_instant(value, name=name, end=False)
+
+
+def format_datetime(when: datetime) -> str:
+    """RFC 3339 text in UTC with a ``Z`` suffix, as STAC writes it."""
     text = when.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
 

@@ -12,6 +12,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
 from urllib.parse import urlparse
@@ -155,10 +156,17 @@ def item_footprint(item: ItemLike) -> BaseGeometry:
     return box(minx, miny, maxx, maxy)
 
 
-def item_datetime(item: ItemLike) -> str | None:
-    """The item's acquisition time as stored (``datetime``, else ``start_datetime``)."""
+def item_datetime(item: ItemLike) -> datetime | None:
+    """The acquisition time in UTC (``datetime``, else ``start_datetime``); ``None`` if absent."""
     props = _props(item)
-    return props.get("datetime") or props.get("start_datetime")
+    text = props.get("datetime") or props.get("start_datetime")
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def cloud_cover(item: ItemLike) -> float | None:

@@ -1,9 +1,9 @@
 """Choose the before and after scenes for one AOI: the :class:`ScenePair` data contract.
 
-Pairing is pure (no network): :func:`pair_scenes` takes items already found. Per date window it
-groups items by acquisition (same collection, platform and UTC calendar day; NAIP by
-``naip:year``), picks the group covering the AOI best, and keeps just enough of its items to
-mosaic the AOI. Every refused item is listed in :attr:`ScenePair.skipped` with the reason.
+:func:`search_pairs` searches a STAC API and pairs; :func:`pair_scenes` is the pure part
+(no network). Per date window it groups items by acquisition (same collection, platform and
+UTC calendar day; NAIP by ``naip:year``), picks the group covering the AOI best, and keeps just
+enough of its items to mosaic the AOI. Every refused item is listed in ``ScenePair.skipped``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import datetime as dt
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pystac
@@ -22,7 +22,15 @@ from pyproj import Transformer
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from catalogs.aoi import DateWindow, parse_aoi, parse_window, utm_crs_for
+from catalogs.aoi import (
+    DateWindow,
+    format_datetime,
+    parse_aoi,
+    parse_datetime,
+    parse_window,
+    parse_windows,
+    utm_crs_for,
+)
 from catalogs.errors import InputError, ItemError, NoCoverageError
 from catalogs.items import (
     check_hrefs,
@@ -33,8 +41,11 @@ from catalogs.items import (
     item_footprint,
     rgb_bands,
 )
+from catalogs.search import SearchOptions, search_items
 
-__all__ = ["SceneSide", "ScenePair", "pair_scenes"]
+_DEFAULT_OPTIONS = SearchOptions()
+
+__all__ = ["ScenePair", "SceneSide", "pair_scenes", "search_pairs"]
 
 _MIN_GAIN = 1e-6  # fraction of the AOI an extra item must add to be worth reading
 
@@ -66,11 +77,11 @@ class SceneSide:
         """JSON dict: ``items`` summaries, ``coverage``, and (``features``) full item dicts."""
         out: dict[str, Any] = {
             "items": [
-                {"id": i.id, "datetime": item_datetime(i), "cloud_cover": cloud_cover(i)}
+                {"id": i.id, "datetime": _iso(item_datetime(i)), "cloud_cover": cloud_cover(i)}
                 for i in self.items
             ],
             "coverage": round(self.coverage, 6),
-            "datetime": _iso(self.datetime),
+            "datetime": format_datetime(self.datetime),
             "cloud_cover": self.cloud_cover,
         }
         if self.window is not None:
@@ -89,12 +100,10 @@ class SceneSide:
                 f"ScenePair JSON: {name!r} has no 'features' (full items); write it with "
                 "to_json(features=True) to be able to read it back"
             )
-        items = tuple(pystac.Item.from_dict(dict(f)) for f in data["features"])
-        when = data.get("datetime") or (data["items"][0]["datetime"] if data.get("items") else None)
         return cls(
-            items=items,
+            items=tuple(pystac.Item.from_dict(dict(f)) for f in data["features"]),
             coverage=float(data["coverage"]),
-            datetime=_parse_dt(when) if when else _median_dt([_when(i) for i in items]),
+            datetime=parse_datetime(data["datetime"]),
             cloud_cover=data.get("cloud_cover"),
             window=parse_window(data["window"], name=name) if data.get("window") else None,
         )
@@ -121,7 +130,7 @@ class ScenePair:
     after: SceneSide
     catalog: str | None = None
     collection: str | None = None
-    skipped: tuple[dict[str, str], ...] = field(default=())
+    skipped: tuple[dict[str, str], ...] = ()
 
     def to_json(self, *, features: bool = True) -> dict[str, Any]:
         """JSON-serialisable dict (``json.dumps`` works on it); ``features`` embeds full items."""
@@ -196,15 +205,7 @@ def pair_scenes(
         NoCoverageError: nothing usable covers the AOI in a window; says which and what was found.
     """
     aoi_geom = parse_aoi(aoi, max_area_km2=math.inf)
-    windows = {
-        "before": parse_window(before, name="before"),
-        "after": parse_window(after, name="after"),
-    }
-    if windows["before"].end >= windows["after"].start:
-        raise InputError(
-            f"before window {windows['before']} and after window {windows['after']} overlap or "
-            "are reversed; the before window must end before the after window starts"
-        )
+    windows = dict(zip(("before", "after"), parse_windows(before, after), strict=True))
     if catalog_is_local is None:
         catalog_is_local = is_local_catalog(catalog) if catalog else False
     if max_cloud is not None and not 0 <= max_cloud <= 100:
@@ -222,7 +223,7 @@ def pair_scenes(
         if (item.collection_id, item.id) in seen:
             continue
         seen.add((item.collection_id, item.id))
-        when = _when(item)
+        when = item_datetime(item)
         if when is None:
             skipped[item.id] = "no datetime or start_datetime"
             continue
@@ -256,17 +257,12 @@ def pair_scenes(
     chosen: list[_Candidate] = []
     for name, window in windows.items():
         target = window.end if name == "before" else window.start
-        selected, coverage = _best_group(cands[name], target=target, aoi=aoi_geom, to_m=to_m)
-        if not selected or coverage < min_coverage:
+        best = _best_group(cands[name], target=target, aoi=aoi_geom, to_m=to_m)
+        if best is None or best[1] < min_coverage:
+            coverage = best[1] if best else 0.0
             raise _no_coverage(name, window, found[name], coverage, min_coverage, skipped, where)
-        clouds = [c.cloud for c in selected if c.cloud is not None]
-        sides[name] = SceneSide(
-            items=tuple(c.item for c in selected),
-            coverage=coverage,
-            datetime=_median_dt([c.when for c in selected]),
-            cloud_cover=sum(clouds) / len(clouds) if clouds else None,
-            window=window,
-        )
+        selected, coverage, when, cloud = best
+        sides[name] = SceneSide(tuple(c.item for c in selected), coverage, when, cloud, window)
         chosen += selected
     return ScenePair(
         aoi=aoi_geom,
@@ -279,14 +275,57 @@ def pair_scenes(
     )
 
 
+def search_pairs(
+    catalog_url: str,
+    *,
+    collection: str | Sequence[str],
+    aoi: Any,
+    before: DateWindow | str,
+    after: DateWindow | str,
+    max_cloud: float | None = None,
+    min_coverage: float = 0.0,
+    max_area_km2: float = 2500.0,
+    options: SearchOptions = _DEFAULT_OPTIONS,
+) -> ScenePair:
+    """Search a STAC API in both windows and pair the scenes (see :func:`pair_scenes`).
+
+    Several collections may be searched together (e.g. Landsat before, Sentinel-2 after); an
+    acquisition never mixes collections. Items of a remote catalog that point at local files
+    are refused (listed in ``skipped``). ``max_area_km2`` guards against accidental huge runs.
+
+    Raises:
+        InputError: bad AOI, windows or options (before any request).
+        CatalogError: catalog problems; NoCoverageError when a window has nothing usable.
+    """
+    geom = parse_aoi(aoi, max_area_km2=max_area_km2)
+    windows = parse_windows(before, after)
+    found: list[pystac.Item] = []
+    for window in windows:
+        found += search_items(
+            catalog_url, collection=collection, aoi=geom, window=window, options=options
+        )
+    return pair_scenes(
+        found,
+        aoi=geom,
+        before=windows[0],
+        after=windows[1],
+        max_cloud=max_cloud,
+        min_coverage=min_coverage,
+        catalog=catalog_url,
+        collection=collection if isinstance(collection, str) else ",".join(collection),
+        catalog_is_local=is_local_catalog(catalog_url),
+    )
+
+
 def _best_group(
     cands: list[_Candidate], *, target: dt.datetime, aoi: BaseGeometry, to_m: Callable[..., Any]
-) -> tuple[list[_Candidate], float]:
-    """The acquisition covering most of the AOI (then least cloud, then nearest ``target``)."""
+) -> tuple[list[_Candidate], float, dt.datetime, float | None] | None:
+    """The acquisition covering most of the AOI (then least cloud, then nearest ``target``):
+    its items to mosaic, coverage, median datetime and mean cloud cover."""
     groups: dict[tuple[str, ...], list[_Candidate]] = defaultdict(list)
     for cand in cands:
         groups[cand.key].append(cand)
-    best: tuple[tuple[Any, ...], list[_Candidate], float] | None = None
+    best: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
     for members in groups.values():
         selected, covered = _mosaic(members, aoi)
         coverage = min(_area_m2(covered, to_m) / _area_m2(aoi, to_m), 1.0)
@@ -301,8 +340,8 @@ def _best_group(
             selected[0].item.id,
         )
         if best is None or rank < best[0]:
-            best = (rank, selected, coverage)
-    return (best[1], best[2]) if best else ([], 0.0)
+            best = (rank, (selected, coverage, when, cloud))
+    return best[1] if best else None  # type: ignore[return-value]
 
 
 def _mosaic(members: list[_Candidate], aoi: BaseGeometry) -> tuple[list[_Candidate], BaseGeometry]:
@@ -372,30 +411,12 @@ def _group_key(item: pystac.Item, when: dt.datetime) -> tuple[str, ...]:
     return (coll, platform, when.date().isoformat())
 
 
-def _when(item: pystac.Item) -> dt.datetime | None:
-    text = item_datetime(item)
-    if not text:
-        return None
-    try:
-        return _parse_dt(text)
-    except ValueError:
-        return None
+def _median_dt(values: list[dt.datetime]) -> dt.datetime:
+    return sorted(values)[(len(values) - 1) // 2]
 
 
-def _parse_dt(text: str) -> dt.datetime:
-    when = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
-
-
-def _median_dt(values: list[dt.datetime | None]) -> dt.datetime:
-    known = sorted(v for v in values if v is not None)
-    if not known:
-        raise InputError("no datetime among the items")
-    return known[(len(known) - 1) // 2]
-
-
-def _iso(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+def _iso(when: dt.datetime | None) -> str | None:
+    return format_datetime(when) if when else None
 
 
 def _reason(err: Exception) -> str:

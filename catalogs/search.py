@@ -3,7 +3,8 @@
 Thin layer over ``pystac-client``: paging, retries with exponential backoff on connection
 errors and 5xx answers (urllib3 ``Retry``), timeouts, an optional signing hook, and errors that
 say which URL failed and what to check. Cloud filtering is done client-side in
-:func:`~catalogs.pairing.pair_scenes` (rustac's API has no Query/Filter extension).
+:func:`~catalogs.pairing.pair_scenes` (rustac's API has no Query/Filter extension);
+:func:`~catalogs.pairing.search_pairs` searches both windows and pairs.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from urllib3.util.retry import Retry
 from catalogs.aoi import DateWindow, parse_aoi, parse_window
 from catalogs.errors import CatalogError, InputError
 from catalogs.items import is_local_catalog
-from catalogs.pairing import ScenePair, pair_scenes
 
-__all__ = ["SearchOptions", "search_items", "search_pairs"]
+__all__ = ["SearchOptions", "open_client", "search_items"]
 
 log = logging.getLogger(__name__)
 
@@ -146,54 +146,6 @@ def search_items(
     if not items:
         _check_collections(client, catalog_url, collections)
     return items
-
-
-def search_pairs(
-    catalog_url: str,
-    *,
-    collection: str | Sequence[str],
-    aoi: Any,
-    before: DateWindow | str,
-    after: DateWindow | str,
-    max_cloud: float | None = None,
-    min_coverage: float = 0.0,
-    max_area_km2: float = 2500.0,
-    options: SearchOptions = SearchOptions(),
-) -> ScenePair:
-    """Search both windows and pair the scenes (:func:`~catalogs.pairing.pair_scenes`).
-
-    Several collections may be searched together (e.g. Landsat before, Sentinel-2 after); an
-    acquisition never mixes collections. Items of a remote catalog that point at local files
-    are refused (listed in ``skipped``). ``max_area_km2`` guards against accidental huge runs
-    (see :func:`~catalogs.aoi.parse_aoi`); the other arguments are those of ``pair_scenes``.
-
-    Raises:
-        CatalogError: catalog problems; NoCoverageError when a window has nothing usable.
-        InputError: bad AOI, windows or options.
-    """
-    geom = parse_aoi(aoi, max_area_km2=max_area_km2)
-    windows = parse_window(before, name="before"), parse_window(after, name="after")
-    if windows[0].end >= windows[1].start:
-        raise InputError(
-            f"before window {windows[0]} and after window {windows[1]} overlap or are reversed; "
-            "the before window must end before the after window starts"
-        )
-    found: list[pystac.Item] = []
-    for window in windows:
-        found += search_items(
-            catalog_url, collection=collection, aoi=geom, window=window, options=options
-        )
-    return pair_scenes(
-        found,
-        aoi=geom,
-        before=windows[0],
-        after=windows[1],
-        max_cloud=max_cloud,
-        min_coverage=min_coverage,
-        catalog=catalog_url,
-        collection=collection if isinstance(collection, str) else ",".join(collection),
-        catalog_is_local=is_local_catalog(catalog_url),
-    )
 
 
 def _check_collections(client: Client, url: str, wanted: list[str]) -> None:

@@ -14,8 +14,8 @@ import pytest
 from shapely.geometry import box, shape
 
 from catalogs.errors import CatalogError, InputError, NoCoverageError
-from catalogs.pairing import ScenePair
-from catalogs.search import SearchOptions, search_items, search_pairs
+from catalogs.pairing import ScenePair, search_pairs
+from catalogs.search import SearchOptions, search_items
 from catalogs.server import StacServer
 from catalogs.testing import load_features, sample_stac_dir, shift_item, write_ndjson
 
