@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 import pytest
 from shapely.geometry import Point, Polygon, box, mapping
 
-from catalogs.aoi import DateWindow, aoi_area_km2, parse_aoi, parse_window, utm_crs_for
+from catalogs.aoi import (
+    DateWindow,
+    aoi_area_km2,
+    format_datetime,
+    parse_aoi,
+    parse_datetime,
+    parse_window,
+    parse_windows,
+    utm_crs_for,
+)
 from catalogs.errors import InputError
 
 SMALL = (-69.39, 45.05, -69.37, 45.07)
@@ -132,3 +141,19 @@ def test_bad_windows_name_the_parameter(value, needle) -> None:
 def test_date_window_requires_aware_datetimes() -> None:
     with pytest.raises(InputError):
         DateWindow(datetime(2022, 1, 1), datetime(2022, 2, 1))
+
+
+def test_parse_windows_requires_before_then_after() -> None:
+    before, after = parse_windows("2021-01-01/2021-12-31", "2022-01-01/2022-12-31")
+    assert before.end < after.start
+    with pytest.raises(InputError, match="overlap or are reversed"):
+        parse_windows("2022-01-01/2022-12-31", "2021-01-01/2021-12-31")
+    with pytest.raises(InputError, match="^after: open-ended"):
+        parse_windows("2021-01-01/2021-12-31", "2022-01-01/..")
+
+
+def test_datetime_helpers_round_trip() -> None:
+    when = parse_datetime("2019-01-01T00:00:01.024Z")
+    assert when == datetime(2019, 1, 1, 0, 0, 1, 24000, tzinfo=UTC)
+    assert format_datetime(when) == "2019-01-01T00:00:01.024000Z"
+    assert parse_datetime("2020-02-03") == datetime(2020, 2, 3, tzinfo=UTC)
