@@ -1,0 +1,323 @@
+"""Synthetic bi-temporal aerial regions with exact change truth.
+
+:func:`synthesize_region` writes a small local STAC catalog (collection, items, RGB COGs at 0.5 m)
+for two dates of a procedurally generated landscape — roads, buildings with shadows, fields, trees —
+where some buildings and roads are new or demolished between the dates, plus the exact truth of
+those changes (``truth.parquet``, ``truth.json``). Nuisances that are not change (season,
+illumination, haze, noise, a sub-pixel to 1.5 px misregistration and a different grid for the
+after scene) are there on purpose: the tiling and model stages are tested against them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import geopandas
+import numpy as np
+import rasterio
+from affine import Affine
+from PIL import Image
+from pyproj import CRS, Transformer
+from rasterio import features
+
+from ..errors import InputError
+from ._geom import sun_position
+from ._render import RES, Canvas, Look, Shared, render
+from ._sensor import expose, sample
+from ._truth import after_grid, change_area, tile_boxes, truth_frame, truth_meta
+from ._world import build_world
+from ._write import make_collection, make_item, split_windows, write_cog, write_json, write_stac
+
+__all__ = ["SynthRegion", "load_truth", "quicklook", "rasterize_truth", "synthesize_region"]
+
+MARGIN_PX = 24  # canvas margin around both grids; covers misregistration up to 8 px
+MAX_MISREG_PX = 8.0
+SPLIT_OVERLAP_PX = 4
+
+
+@dataclass(frozen=True)
+class SynthRegion:
+    """Paths and facts of a synthesised region (see ``truth.json`` for everything else)."""
+
+    root: Path
+    collection_path: Path
+    items_path: Path
+    truth_path: Path
+    before_paths: list[Path]
+    after_paths: list[Path]
+    crs: str
+    bbox_lonlat: tuple[float, float, float, float]
+    misregistration_px: tuple[float, float]
+    misregistration_in_metadata: bool
+    name: str
+
+
+def _parse_date(value: str, label: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError as exc:
+        raise InputError(f"{label}={value!r} is not an ISO date (YYYY-MM-DD)") from exc
+
+
+def _check(size_km: float, split: int, dtype: str, epsg: int, misreg) -> CRS:
+    if not (0.05 <= size_km <= 10.0):
+        raise InputError(f"size_km={size_km!r}: use 0.05 to 10 km")
+    if not isinstance(split, int) or not 1 <= split <= 8:
+        raise InputError(f"split={split!r}: use an integer from 1 to 8")
+    if dtype not in ("uint8", "uint16"):
+        raise InputError(f"dtype={dtype!r}: use 'uint8' or 'uint16'")
+    try:
+        crs = CRS.from_epsg(int(epsg))
+    except Exception as exc:
+        raise InputError(f"epsg={epsg!r} is not a known EPSG code") from exc
+    if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
+        raise InputError(f"epsg={epsg}: need a projected CRS in metres (e.g. UTM)")
+    if misreg is not None and (
+        len(misreg) != 2 or not all(math.isfinite(v) and abs(v) <= MAX_MISREG_PX for v in misreg)
+    ):
+        raise InputError(f"misregistration_px={misreg!r}: two finite values within ±8 px")
+    return crs
+
+
+def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: float):
+    """Per-date appearance and acquisition time (UTC ISO string)."""
+    g0 = rng.uniform(0.15, 0.85)
+    g1 = float(np.clip(g0 + rng.choice([-1, 1]) * rng.uniform(0.25, 0.5), 0.0, 1.0))
+    out = []
+    for date, green, haze in zip(
+        dates, (g0, g1), (rng.uniform(0, 0.07), rng.uniform(0.02, 0.14)), strict=True
+    ):
+        hour = rng.uniform(9.2, 11.2)
+        az, el = sun_position(date.timetuple().tm_yday, hour, lat)
+        gain = rng.uniform(0.93, 1.07)
+        look = Look(
+            sun_azimuth=az,
+            sun_elevation=el,
+            greenness=green,
+            field_phase=rng.uniform(0.0, 0.6),
+            gains=tuple(float(gain * (1 + rng.normal(0, 0.025))) for _ in range(3)),
+            haze=float(haze),
+            haze_gradient=tuple(rng.uniform(-0.04, 0.04, 2).tolist()),
+            blur_sigma=rng.uniform(0.45, 0.7),
+            noise_dn=rng.uniform(1.2, 2.8),
+        )
+        utc = dt.datetime.combine(date, dt.time(0), dt.UTC) + dt.timedelta(hours=hour - lon / 15)
+        out.append((look, utc.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    return out
+
+
+def synthesize_region(
+    out: str | Path,
+    *,
+    size_km: float = 2.0,
+    seed: int = 0,
+    epsg: int = 32611,
+    origin_lonlat: tuple[float, float] = (-116.2, 33.9),
+    before_date: str = "2022-05-01",
+    after_date: str = "2024-06-15",
+    split: int = 1,
+    dtype: Literal["uint8", "uint16"] = "uint8",
+    misregistration_px: tuple[float, float] | None = None,
+    misregistration_in_metadata: bool = True,
+    region_name: str | None = None,
+    collection_id: str = "synthetic-rgb",
+) -> SynthRegion:
+    """Generate a bi-temporal synthetic region as a local STAC catalog with exact change truth.
+
+    The same arguments give the same bytes. The before scene is ``size_km`` square with its
+    north-west corner at ``origin_lonlat`` (snapped to whole metres in ``epsg``); the after
+    scene has its own grid (origin offset by a fraction of a pixel, a few % different extent).
+
+    Args:
+        out: Output folder (created; files of a previous run are replaced).
+        size_km: Side of the before scene in km (0.5 m pixels).
+        seed: Seed of everything random (layout, changes, looks, noise, misregistration).
+        epsg: Projected metric CRS of the scenes (UTM).
+        origin_lonlat: North-west corner of the before scene.
+        before_date: Acquisition date of the before scene.
+        after_date: Acquisition date of the after scene (later than ``before_date``).
+        split: N > 1 writes N x N overlapping COGs per date (a mosaic per date).
+        dtype: "uint8" display counts 1..255, or "uint16" reflectance x 10000 (1..10000).
+        misregistration_px: (dx, dy) shift of the after content in before-grid pixels (+x east,
+            +y south); None draws one from the seed with magnitude 0.3..1.5 px.
+        misregistration_in_metadata: True writes the after geotransform that places the content
+            correctly; False writes the nominal one, leaving the shift for co-registration.
+        region_name: Item-id prefix; defaults to ``synth-{seed}``.
+        collection_id: STAC collection id.
+    """
+    crs_obj = _check(size_km, split, dtype, epsg, misregistration_px)
+    d0, d1 = _parse_date(before_date, "before_date"), _parse_date(after_date, "after_date")
+    if d1 <= d0:
+        raise InputError(f"after_date={after_date!r} must be later than {before_date!r}")
+    crs = f"EPSG:{crs_obj.to_epsg()}"
+    name = region_name or f"synth-{seed}"
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    rng_grid, rng_world, rng_shared, rng_look, rng_mis, rng_b, rng_a = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)
+    )
+
+    lon, lat = origin_lonlat
+    x0, y0 = Transformer.from_crs("EPSG:4326", crs_obj, always_xy=True).transform(lon, lat)
+    if not (math.isfinite(x0) and math.isfinite(y0)):
+        raise InputError(f"origin_lonlat={origin_lonlat!r} is outside {crs}")
+    x0, y0 = float(round(x0)), float(round(y0))
+    n = int(round(size_km * 1000 / RES))
+    before_tr = Affine(RES, 0.0, x0, 0.0, -RES, y0)
+    drawn = rng_mis.uniform(0.3, 1.5), rng_mis.uniform(0, 2 * math.pi)
+    if misregistration_px is None:
+        misregistration_px = (drawn[0] * math.cos(drawn[1]), drawn[0] * math.sin(drawn[1]))
+    dx, dy = (float(v) for v in misregistration_px)
+    grid = after_grid(n, rng_grid)  # after origin (col, row) in before px, shape
+    ac, ar, a_shape = grid["col"], grid["row"], grid["shape"]
+    nominal_tr = before_tr * Affine.translation(ac, ar)
+    true_tr = before_tr * Affine.translation(ac - dx, ar - dy)
+    after_tr = true_tr if misregistration_in_metadata else nominal_tr
+
+    c_min = math.floor(min(0.0, ac)) - MARGIN_PX
+    r_min = math.floor(min(0.0, ar)) - MARGIN_PX
+    c_max = math.ceil(max(n, ac + a_shape[1])) + MARGIN_PX
+    r_max = math.ceil(max(n, ar + a_shape[0])) + MARGIN_PX
+    canvas = Canvas(x0 + c_min * RES, y0 - r_min * RES, (r_max - r_min, c_max - c_min))
+    ext = (
+        canvas.x0,
+        canvas.y0 - canvas.shape[0] * RES,
+        canvas.x0 + canvas.shape[1] * RES,
+        canvas.y0,
+    )
+    core, inner = change_area(before_tr, n, nominal_tr, true_tr, a_shape)
+    world = build_world(ext, core, inner, tile_boxes(before_tr, n), rng_world)
+    shared = Shared(world, canvas, rng_shared)
+    looks = _looks(rng_look, [d0, d1], lon, lat)
+
+    items, paths = [], {"before": [], "after": []}
+    for state, (look, when), rng_noise in zip(
+        ("before", "after"), looks, (rng_b, rng_a), strict=True
+    ):
+        img = render(world, canvas, shared, state, look, seed)
+        if state == "before":
+            shape, tr, offs = (n, n), before_tr, (-r_min, -c_min)
+        else:
+            shape, tr, offs = a_shape, after_tr, (ar - dy - r_min, ac - dx - c_min)
+        data = expose(sample(img, offs[0], offs[1], shape), look, rng_noise, dtype)
+        del img
+        for r, c, rows, cols in split_windows(shape, split, SPLIT_OVERLAP_PX):
+            suffix = f"_r{r}_c{c}" if split > 1 else ""
+            path = root / f"{state}{suffix}.tif"
+            win_tr = tr * Affine.translation(cols.start, rows.start)
+            win_shape = (rows.stop - rows.start, cols.stop - cols.start)
+            write_cog(path, np.ascontiguousarray(data[:, rows, cols]), win_tr, crs)
+            paths[state].append(path)
+            extra = {"changevg:role": state, "changevg:region": name}
+            if split > 1:
+                extra["changevg:tile"] = [r, c]
+            items.append(
+                make_item(
+                    item_id=f"{name}-{state}" + (f"-r{r}-c{c}" if split > 1 else ""),
+                    href=path,
+                    transform=win_tr,
+                    shape=win_shape,
+                    crs=crs,
+                    datetime=when,
+                    collection_id=collection_id,
+                    dtype=dtype,
+                    extra=extra,
+                )
+            )
+        del data
+    desc = (
+        f"Synthetic bi-temporal 0.5 m RGB scenes of region {name} (seed {seed}), generated by "
+        "catalogs.synth with exact change truth."
+    )
+    write_stac(root, make_collection(collection_id, items, desc), items)
+    truth = truth_frame(world, crs)
+    truth.to_parquet(
+        root / "truth.parquet",
+        schema_version="1.1.0",
+        write_covering_bbox=True,
+        compression="zstd",
+        index=False,
+    )
+    meta = truth_meta(
+        name=name,
+        seed=seed,
+        size_km=size_km,
+        crs=crs,
+        dtype=dtype,
+        world=world,
+        looks=looks,
+        dates=(d0, d1),
+        before=(before_tr, (n, n)),
+        after=(after_tr, nominal_tr, true_tr, a_shape),
+        misreg=(dx, dy),
+        in_metadata=misregistration_in_metadata,
+        paths=paths,
+        root=root,
+        truth=truth,
+    )
+    write_json(root / "truth.json", meta)
+    before_items = [it for it in items if it["properties"]["changevg:role"] == "before"]
+    boxes = np.array([it["bbox"] for it in before_items])
+    bbox = (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )
+    return SynthRegion(
+        root=root,
+        collection_path=root / "collection.json",
+        items_path=root / "items.ndjson",
+        truth_path=root / "truth.parquet",
+        before_paths=paths["before"],
+        after_paths=paths["after"],
+        crs=crs,
+        bbox_lonlat=bbox,
+        misregistration_px=(dx, dy),
+        misregistration_in_metadata=misregistration_in_metadata,
+        name=name,
+    )
+
+
+def rasterize_truth(
+    truth: geopandas.GeoDataFrame, *, transform: Affine, shape: tuple[int, int]
+) -> np.ndarray:
+    """Change mask on a grid: 0 background, 1 road, 2 building (new or demolished).
+
+    Pixels whose centre lies inside a polygon are set, the same rule the renderer draws with, so on
+    the before grid the mask matches the pixels exactly (buildings win where classes touch).
+    """
+    mask = np.zeros(shape, np.uint8)
+    for cls, value in (("road", 1), ("building", 2)):
+        sel = truth.geometry[truth["class"] == cls]
+        geoms = [g for g in sel if g is not None and not g.is_empty]
+        if geoms:
+            features.rasterize([(g, value) for g in geoms], out=mask, transform=transform)
+    return mask
+
+
+def load_truth(path: str | Path) -> geopandas.GeoDataFrame:
+    """Read ``truth.parquet`` (or the region folder holding it)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "truth.parquet"
+    if not p.exists():
+        raise InputError(f"{p}: no truth.parquet here; run synthesize_region first")
+    return geopandas.read_parquet(p)
+
+
+def quicklook(path: str | Path, out_png: str | Path, max_size: int = 800) -> Path:
+    """Downsampled PNG of an RGB COG (uint16 is stretched 2-98 %), for eyeballing a scene."""
+    with rasterio.open(path) as src:
+        k = max(src.width, src.height) / max_size
+        shape = (3, max(1, round(src.height / max(k, 1))), max(1, round(src.width / max(k, 1))))
+        data = src.read([1, 2, 3], out_shape=shape, resampling=rasterio.enums.Resampling.average)
+    if data.dtype != np.uint8:
+        lo, hi = np.percentile(data[data > 0], [2, 98]) if (data > 0).any() else (0, 1)
+        data = np.clip((data - lo) / max(hi - lo, 1) * 255, 0, 255).astype(np.uint8)
+    Image.fromarray(np.moveaxis(data, 0, -1)).save(out_png)
+    return Path(out_png)

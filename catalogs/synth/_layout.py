@@ -1,0 +1,400 @@
+"""Layout of the synthetic world: land-use zones, road network, fields and buildings.
+
+All geometry is in scene-CRS metres. The change events live in ``_events`` and trees in
+``_world``; both reuse the placement helpers here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy import ndimage
+from shapely.geometry import LineString, Polygon, box
+
+from ._geom import Building, Part, Road, rect, walk_curve
+from ._noise import fbm, smoothstep
+
+ZONE_RES = 8.0  # metres per cell of the land-use zone grids
+
+SHINGLE = [
+    (0.36, 0.35, 0.34),
+    (0.45, 0.40, 0.36),
+    (0.53, 0.52, 0.50),
+    (0.30, 0.30, 0.32),
+    (0.50, 0.42, 0.35),
+    (0.42, 0.44, 0.46),
+]
+TILE = [(0.66, 0.38, 0.29), (0.72, 0.47, 0.34), (0.58, 0.36, 0.30), (0.76, 0.56, 0.43)]
+FLAT = [
+    (0.80, 0.80, 0.79),
+    (0.91, 0.91, 0.89),
+    (0.70, 0.70, 0.69),
+    (0.82, 0.78, 0.70),
+    (0.58, 0.60, 0.62),
+]
+METAL = [(0.64, 0.68, 0.72), (0.72, 0.73, 0.74), (0.55, 0.36, 0.31)]
+
+# Frontage / depth / setback / gap (m), roof-type weights, palettes, heights (m).
+STYLES: dict[str, dict] = {
+    "suburban": {
+        "front": (10, 16),
+        "depth": (9, 15),
+        "setback": (5, 9),
+        "gap": (4, 9),
+        "roofs": {"hip": 0.45, "gable": 0.4, "flat": 0.15},
+        "palette": SHINGLE + TILE,
+        "height": (4, 8),
+    },
+    "commercial": {
+        "front": (18, 30),
+        "depth": (14, 28),
+        "setback": (8, 16),
+        "gap": (8, 20),
+        "roofs": {"flat": 1.0},
+        "palette": FLAT,
+        "height": (6, 12),
+    },
+    "rural": {
+        "front": (8, 22),
+        "depth": (8, 16),
+        "setback": (8, 25),
+        "gap": (25, 90),
+        "roofs": {"gable": 0.6, "flat": 0.4},
+        "palette": METAL + SHINGLE,
+        "height": (4, 8),
+    },
+}
+
+
+@dataclass
+class Field:
+    """An agricultural parcel; its look changes with the season."""
+
+    poly: Polygon
+    crop: str  # "green" | "dry" | "bare" | "orchard"
+    row_angle: float
+    row_period: float
+    tint: float
+
+
+@dataclass
+class Zones:
+    """Land-use intensities (0..1) on a coarse grid anchored at the canvas top-left corner."""
+
+    x0: float
+    y0: float
+    urban: np.ndarray
+    veg: np.ndarray
+    farm: np.ndarray
+
+    def sample(self, name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Bilinear lookup of one zone grid at scene coordinates."""
+        grid = getattr(self, name)
+        rows = (self.y0 - np.asarray(y, float)) / ZONE_RES
+        cols = (np.asarray(x, float) - self.x0) / ZONE_RES
+        return ndimage.map_coordinates(
+            grid, [np.atleast_1d(rows), np.atleast_1d(cols)], order=1, mode="nearest"
+        )
+
+
+def make_zones(extent: tuple[float, float, float, float], rng: np.random.Generator) -> Zones:
+    """Urban, vegetation and farmland intensity grids; urban covers 35-70 % of the area."""
+    xmin, ymin, xmax, ymax = extent
+    shape = (
+        int(math.ceil((ymax - ymin) / ZONE_RES)) + 2,
+        int(math.ceil((xmax - xmin) / ZONE_RES)) + 2,
+    )
+    u = fbm(shape, rng, cell_px=40, octaves=3)
+    q = float(np.quantile(u, 1.0 - rng.uniform(0.35, 0.7)))
+    urban = smoothstep(u, q - 0.5, q + 0.5)
+    veg = smoothstep(fbm(shape, rng, cell_px=25, octaves=3), -0.6, 1.2)
+    farm = smoothstep(fbm(shape, rng, cell_px=50, octaves=2), -0.2, 0.6) * (1.0 - urban) ** 2
+    return Zones(xmin, ymax, urban, veg, farm)
+
+
+class Occupancy:
+    """Spatial hash of placed polygons, for fast collision tests while placing objects."""
+
+    def __init__(self, cell: float = 64.0) -> None:
+        self.cell = cell
+        self.grid: dict[tuple[int, int], list[Polygon]] = defaultdict(list)
+
+    def _cells(self, geom) -> list[tuple[int, int]]:
+        x0, y0, x1, y1 = geom.bounds
+        c = self.cell
+        return [
+            (i, j)
+            for i in range(int(x0 // c), int(x1 // c) + 1)
+            for j in range(int(y0 // c), int(y1 // c) + 1)
+        ]
+
+    def add(self, geom) -> None:
+        """Insert a polygon (prepared, stored in every cell its bounds touch)."""
+        shapely.prepare(geom)
+        cells = self._cells(geom)
+        if len(cells) > 8:  # long roads: keep only the cells the shape really crosses
+            c = self.cell
+            boxes = [box(i * c, j * c, (i + 1) * c, (j + 1) * c) for i, j in cells]
+            hits = shapely.intersects(geom, boxes)
+            cells = [ij for ij, hit in zip(cells, hits, strict=True) if hit]
+        for ij in cells:
+            self.grid[ij].append(geom)
+
+    def free(self, geom, clearance: float = 0.0) -> bool:
+        """True when ``geom`` grown by ``clearance`` touches nothing stored."""
+        g = geom.buffer(clearance, join_style="mitre") if clearance > 0 else geom
+        seen: dict[int, Polygon] = {}
+        for ij in self._cells(g):
+            for p in self.grid.get(ij, ()):
+                seen[id(p)] = p
+        return not seen or not bool(shapely.intersects(list(seen.values()), g).any())
+
+
+def smoothstep1(x: float, lo: float, hi: float) -> float:
+    """Scalar version of :func:`smoothstep`."""
+    t = min(max((x - lo) / (hi - lo), 0.0), 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def grow_road(
+    start: np.ndarray,
+    heading: float,
+    length: float,
+    lines: list[LineString],
+    bounds: Polygon,
+    rng: np.random.Generator,
+    *,
+    spacing: float = 35.0,
+    curv_sd: float = 0.003,
+) -> tuple[LineString | None, bool]:
+    """Grow a curved road from ``start``; stop near other roads (joining them) or at ``bounds``.
+
+    Returns the centreline (None when too short) and whether it ends in a dead end.
+    """
+    pts = walk_curve(tuple(start), heading, length, rng, curv_sd=curv_sd)
+    inside = shapely.contains_xy(bounds, pts[:, 0], pts[:, 1])
+    stop = int(np.argmin(inside)) if not inside.all() else len(pts)
+    pts = pts[:stop]
+    if len(pts) < 6:
+        return None, False
+    others = shapely.MultiLineString(lines)
+    d = shapely.distance(shapely.points(pts), others)
+    arc = np.arange(len(pts)) * 8.0
+    close = np.nonzero((d < spacing) & (arc > spacing + 10))[0]
+    dead_end = True
+    if close.size:
+        i = int(close[0])
+        pts = pts[:i]
+        head = pts[-1] - pts[-2]
+        head /= np.linalg.norm(head)
+        ray = LineString([pts[-1], pts[-1] + head * (spacing + 30)])
+        hit = ray.intersection(others)
+        if not hit.is_empty:
+            hp = shapely.get_coordinates(hit)
+            j = int(np.argmin(np.linalg.norm(hp - pts[-1], axis=1)))
+            pts = np.vstack([pts, hp[j]])
+            dead_end = False
+    if len(pts) < 6:
+        return None, False
+    return LineString(pts), dead_end
+
+
+def road_network(
+    extent: tuple[float, float, float, float],
+    core: Polygon,
+    zones: Zones,
+    rng: np.random.Generator,
+) -> tuple[list[Road], float]:
+    """Main roads crossing the scene plus local roads branching off them (existing state)."""
+    xmin, ymin, xmax, ymax = extent
+    area_km2 = (xmax - xmin) * (ymax - ymin) / 1e6
+    span = math.hypot(xmax - xmin, ymax - ymin)
+    grown = box(xmin - 30, ymin - 30, xmax + 30, ymax + 30)
+    theta = rng.uniform(0, math.pi)
+    roads: list[Road] = []
+    cx0, cy0, cx1, cy1 = core.bounds
+    n_main = 1 + int(math.sqrt(area_km2) * 0.8 + rng.random())
+    for i in range(n_main):
+        head = theta + (math.pi / 2) * (i % 2) + rng.normal(0, 0.1)
+        p = np.array([rng.uniform(cx0, cx1), rng.uniform(cy0, cy1)])
+        fwd = walk_curve(tuple(p), head, span, rng, curv_sd=0.0006, curv_max=0.003)
+        back = walk_curve(tuple(p), head + math.pi, span, rng, curv_sd=0.0006, curv_max=0.003)
+        line = LineString(np.vstack([back[::-1], fwd[1:]]))
+        width = rng.uniform(10, 14)
+        roads.append(
+            Road(
+                len(roads),
+                line,
+                width,
+                "main",
+                "existing",
+                rng.uniform(0.40, 0.50),
+                0.0,
+                str(rng.choice(["yellow", "white"])),
+            )
+        )
+    for _ in range(int(area_km2 * 45) + 3):
+        parent = roads[int(rng.integers(len(roads)))]
+        pts, tan = parent.samples(4.0)
+        ok = shapely.contains_xy(grown, pts[:, 0], pts[:, 1])
+        if not ok.any():
+            continue
+        k = int(rng.choice(np.nonzero(ok)[0]))
+        side = rng.choice([-1.0, 1.0])
+        nrm = np.array([-tan[k, 1], tan[k, 0]]) * side
+        probe = pts[k] + nrm * 60
+        urb = zones.sample("urban", probe[0], probe[1])[0]
+        if urb < rng.uniform(0.15, 0.6):
+            continue
+        head = math.atan2(nrm[1], nrm[0]) + rng.normal(0, 0.15)
+        line, dead = grow_road(
+            pts[k], head, rng.uniform(120, 450), [r.line for r in roads], grown, rng
+        )
+        if line is None:
+            continue
+        walk = 1.5 if urb > 0.45 else 0.0
+        roads.append(
+            Road(
+                len(roads),
+                line,
+                rng.uniform(6.5, 8.5) + 2 * walk,
+                "local",
+                "existing",
+                rng.uniform(0.38, 0.52),
+                walk,
+                None,
+                dead,
+            )
+        )
+    return roads, theta
+
+
+def make_fields(
+    extent: tuple[float, float, float, float],
+    theta: float,
+    zones: Zones,
+    occ_roads: Occupancy,
+    rng: np.random.Generator,
+) -> list[Field]:
+    """Rectangular parcels on a grid aligned with the main roads, where farmland is likely."""
+    xmin, ymin, xmax, ymax = extent
+    cu, cv = rng.uniform(90, 200), rng.uniform(70, 160)
+    c, s = math.cos(theta), math.sin(theta)
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    half = math.hypot(xmax - xmin, ymax - ymin) / 2
+    fields: list[Field] = []
+    for i in range(-int(half // cu) - 1, int(half // cu) + 2):
+        for j in range(-int(half // cv) - 1, int(half // cv) + 2):
+            u, v = (i + 0.5) * cu, (j + 0.5) * cv
+            px, py = cx + u * c - v * s, cy + u * s + v * c
+            if not (xmin < px < xmax and ymin < py < ymax):
+                continue
+            if zones.sample("farm", px, py)[0] < rng.uniform(0.25, 0.55):
+                continue
+            inset = rng.uniform(2.5, 5.0)
+            poly = rect(px, py, theta, cu - 2 * inset, cv - 2 * inset)
+            if not occ_roads.free(poly, 6.0):
+                continue
+            crop = str(rng.choice(["green", "dry", "bare", "orchard"], p=[0.4, 0.3, 0.18, 0.12]))
+            angle = theta + (math.pi / 2 if rng.random() < 0.5 else 0.0)
+            fields.append(Field(poly, crop, angle, rng.uniform(1.6, 3.2), rng.uniform(0.9, 1.1)))
+    return fields
+
+
+def road_style(road: Road, zones: Zones, rng: np.random.Generator) -> str:
+    """Neighbourhood style for buildings along a road."""
+    mid = road.line.interpolate(0.5, normalized=True)
+    urb = float(zones.sample("urban", mid.x, mid.y)[0])
+    if urb < 0.25:
+        return "rural"
+    if road.kind == "main" and rng.random() < 0.6:
+        return "commercial"
+    return "suburban"
+
+
+def neighbourhood(style: str, rng: np.random.Generator) -> dict:
+    """Shared look of the buildings along one road side (developers build alike)."""
+    st = STYLES[style]
+    roofs = list(st["roofs"])
+    pal = st["palette"]
+    return {
+        "style": style,
+        "front": rng.uniform(*st["front"]),
+        "depth": rng.uniform(*st["depth"]),
+        "setback": rng.uniform(*st["setback"]),
+        "gap": st["gap"],
+        "roofs": [str(r) for r in rng.choice(roofs, 2, p=list(st["roofs"].values()))],
+        "colours": [pal[int(k)] for k in rng.integers(len(pal), size=3)],
+        "height": st["height"],
+    }
+
+
+def place_along(
+    road: Road,
+    side: float,
+    s_range: tuple[float, float],
+    look: dict,
+    rng: np.random.Generator,
+    *,
+    occ: list[Occupancy],
+    within: Polygon,
+    prob,
+    state: str,
+    jitter: float = 0.12,
+    next_id: int = 0,
+) -> list[Building]:
+    """Buildings facing a road along arc lengths ``s_range`` on one side.
+
+    ``prob`` is a probability or a callable (x, y) -> probability. The buildings are not added to
+    the occupancy; the caller commits them.
+    """
+    pts, tan = road.samples(1.0)
+    placed: list[Building] = []
+    local = Occupancy()
+    s = s_range[0] + rng.uniform(0, look["gap"][1])
+    while s < min(s_range[1], len(pts) - 1):
+        k = int(s)
+        front = look["front"] * rng.uniform(1 - jitter, 1 + jitter)
+        depth = look["depth"] * rng.uniform(1 - jitter, 1 + jitter)
+        t = tan[k]
+        n = np.array([-t[1], t[0]]) * side
+        off = road.width / 2 + look["setback"] * rng.uniform(0.85, 1.15) + depth / 2
+        c = pts[k] + t * (front / 2) + n * off
+        ang = math.atan2(t[1], t[0]) + rng.normal(0, 0.02)
+        s += front + rng.uniform(*look["gap"])
+        p = prob(c[0], c[1]) if callable(prob) else prob
+        if rng.random() >= p:
+            continue
+        roof = look["roofs"][int(rng.random() < 0.25)]
+        parts: list[Part] = [
+            (c[0], c[1], ang, front, depth)
+            if front >= depth
+            else (c[0], c[1], ang + math.pi / 2, depth, front)
+        ]
+        if roof == "flat" and rng.random() < 0.3:  # L-shaped: a wing behind one end
+            wl, ww = front * rng.uniform(0.3, 0.5), depth * rng.uniform(0.4, 0.7)
+            wc = c + t * (front - wl) / 2 * rng.choice([-1, 1]) + n * (depth + ww) / 2 * 0.98
+            parts.append((wc[0], wc[1], ang, wl, ww))
+        colour = look["colours"][int(rng.integers(len(look["colours"])))]
+        rgb = tuple(float(v * rng.uniform(0.95, 1.05)) for v in colour)
+        b = Building(
+            next_id + len(placed),
+            parts,
+            roof,
+            rgb,
+            rng.uniform(*look["height"]),
+            math.radians(rng.uniform(18, 35)),
+            state,
+        )
+        fp = b.footprint
+        if not within.contains(fp) or not local.free(fp, 2.0):
+            continue
+        if not all(o.free(fp, 2.0) for o in occ):
+            continue
+        local.add(fp)
+        placed.append(b)
+    return placed

@@ -1,0 +1,372 @@
+"""Rendering of the synthetic world onto a 0.5 m canvas, one date at a time.
+
+Colours are display-referred RGB in 0..1 (like 8-bit aerial imagery divided by 255). Everything
+the two dates share (ground texture, tree crowns, field rows) is computed once in :class:`Shared`;
+a date only adds its objects, sun, shadows and season.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from affine import Affine
+from PIL import Image
+from rasterio import features
+
+from ._geom import Building, dashed, facets, hvac_boxes, shadow
+from ._noise import fbm, grain, smoothstep
+from ._world import World
+
+RES = 0.5
+SOIL_A = np.array([0.66, 0.59, 0.49], np.float32)
+SOIL_B = np.array([0.60, 0.55, 0.50], np.float32)
+SIDEWALK = (0.74, 0.73, 0.70)
+MARK = {"yellow": (0.80, 0.70, 0.32), "white": (0.86, 0.86, 0.84)}
+SHADOW_RGB = np.array([0.42, 0.45, 0.54], np.float32)
+CROPS = {  # (green-season colour, dry-season colour)
+    "green": ((0.30, 0.43, 0.20), (0.60, 0.56, 0.36)),
+    "dry": ((0.58, 0.56, 0.38), (0.71, 0.64, 0.48)),
+    "bare": ((0.50, 0.43, 0.35), (0.56, 0.48, 0.39)),
+    "orchard": ((0.46, 0.43, 0.33), (0.55, 0.50, 0.40)),
+}
+
+
+@dataclass
+class Canvas:
+    """The common pixel grid both dates are rendered on (north-up, 0.5 m pixels)."""
+
+    x0: float  # west edge
+    y0: float  # north edge
+    shape: tuple[int, int]
+
+    @property
+    def transform(self) -> Affine:
+        """Geotransform of the canvas."""
+        return Affine(RES, 0.0, self.x0, 0.0, -RES, self.y0)
+
+
+@dataclass
+class Look:
+    """What one date looks like: sun, season and sensor/atmosphere parameters."""
+
+    sun_azimuth: float  # degrees clockwise from north
+    sun_elevation: float  # degrees
+    greenness: float  # 0 = dry season, 1 = lush
+    field_phase: float  # how far crops have moved towards harvest
+    gains: tuple[float, float, float]
+    haze: float
+    haze_gradient: tuple[float, float]
+    blur_sigma: float
+    noise_dn: float
+
+    @property
+    def sun(self) -> np.ndarray:
+        """Unit vector towards the sun (east, north, up)."""
+        az, el = math.radians(self.sun_azimuth), math.radians(self.sun_elevation)
+        return np.array([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+
+    @property
+    def shadow_vec(self) -> tuple[float, float]:
+        """Ground shadow displacement (east, north) per metre of height."""
+        az, el = math.radians(self.sun_azimuth), math.radians(self.sun_elevation)
+        k = 1.0 / math.tan(el)
+        return -math.sin(az) * k, -math.cos(az) * k
+
+
+class Shared:
+    """Date-independent rasters: ground layers, field rows, tree crown normals."""
+
+    def __init__(self, world: World, canvas: Canvas, rng: np.random.Generator) -> None:
+        h, w = canvas.shape
+        self.canvas = canvas
+        small = fbm((h, w), rng, cell_px=12, octaves=3)
+        fine = fbm((h, w), rng, cell_px=4, octaves=2)
+        gr = grain((h, w), rng)
+        mid = fbm((h, w), rng, cell_px=80, octaves=4)
+        veg = self._zone(world.zones.veg, canvas, world.zones)
+        tmp = np.empty((h, w), np.float32)
+        cover = _wsum(tmp, -0.5, (0.9, veg), (0.3, small), (0.22, fine), (0.1, mid))
+        np.clip(cover, 0.0, 0.85, out=cover)
+        # Shrubs: small dark blobs, denser where vegetation is; they cast short shadows.
+        shrub = fbm((h, w), rng, cell_px=3, octaves=2)
+        shrub += _wsum(tmp, 0.0, (1.6, veg), (0.3, small))
+        self.shrub = smoothstep(shrub, 2.0, 2.6)
+        self.shrub *= np.float32(0.85)
+        del shrub, veg
+        lawn = smoothstep(self._zone(world.zones.urban, canvas, world.zones), 0.45, 0.9)
+        lawn *= np.clip(_wsum(tmp, 0.55, (0.35, mid)), 0.0, 0.8)
+        lawn *= 1.0 - cover
+        rest = 1.0 - cover
+        rest -= lawn
+        self.cover = cover * _wsum(tmp, 1.0, (0.18, small), (0.12, fine), (0.1, gr))
+        self.lawn = lawn
+        lawn *= _wsum(tmp, 1.0, (0.08, small), (0.05, fine), (0.05, gr))
+        del cover
+        rest *= _wsum(tmp, 1.0, (0.06, mid), (0.04, small), (0.05, fine), (0.045, gr))  # brightness
+        mix = smoothstep(fbm((h, w), rng, cell_px=300, octaves=2), -0.8, 0.8)
+        del mid
+        self.base = np.empty((3, h, w), np.float32)
+        for c in range(3):
+            np.multiply(mix, SOIL_B[c] - SOIL_A[c], out=self.base[c])
+            self.base[c] += SOIL_A[c]
+            self.base[c] *= rest
+        del mix, rest
+        self.tex = _wsum(np.empty((h, w), np.float32), 0.0, (0.6, small), (0.5, gr))
+        self._fields(world, canvas, small, gr)
+        self._trees(world, canvas, fine, gr)
+
+    @staticmethod
+    def _zone(grid: np.ndarray, canvas: Canvas, zones) -> np.ndarray:
+        h, w = canvas.shape
+        scale = RES / 8.0
+        c0 = (canvas.x0 - zones.x0) / 8.0
+        r0 = (zones.y0 - canvas.y0) / 8.0
+        img = Image.fromarray(grid.astype(np.float32), mode="F")
+        box = (c0, r0, c0 + w * scale, r0 + h * scale)
+        return np.array(img.resize((w, h), Image.Resampling.BILINEAR, box=box), np.float32)
+
+    def _fields(self, world: World, canvas: Canvas, small: np.ndarray, gr: np.ndarray) -> None:
+        h, w = canvas.shape
+        self.field_crops = [f.crop for f in world.fields]
+        self.field_tint = np.array([1.0] + [f.tint for f in world.fields], np.float32)
+        if not world.fields:
+            self.field_idx = np.zeros(0, np.int64)
+            self.field_id = np.zeros(0, np.int32)
+            self.field_tex = np.zeros(0, np.float32)
+            return
+        shapes = [(f.poly, i + 1) for i, f in enumerate(world.fields)]
+        lab = features.rasterize(
+            shapes, out_shape=(h, w), transform=canvas.transform, dtype=np.int32
+        )
+        idx = np.flatnonzero(lab)
+        fid = lab.ravel()[idx]
+        rows, cols = np.divmod(idx, w)
+        x = canvas.x0 + (cols + 0.5) * RES
+        y = canvas.y0 - (rows + 0.5) * RES
+        ang = np.array([0.0] + [f.row_angle for f in world.fields])[fid]
+        per = np.array([1.0] + [f.row_period for f in world.fields])[fid]
+        proj = (x * np.cos(ang + np.pi / 2) + y * np.sin(ang + np.pi / 2)) / per
+        stripes = np.sin(2 * np.pi * (proj - np.floor(proj))).astype(np.float32)
+        self.field_idx, self.field_id = idx, fid
+        self.field_tex = 1.0 + 0.09 * stripes + 0.05 * small.ravel()[idx] + 0.03 * gr.ravel()[idx]
+
+    def _trees(self, world: World, canvas: Canvas, fine: np.ndarray, gr: np.ndarray) -> None:
+        """Stamp crowns (z-buffered half-ellipsoids) and keep their surface normals."""
+        h, w = canvas.shape
+        t = world.trees
+        zbuf = np.zeros((h, w), np.float32)
+        tid = np.full((h, w), -1, np.int32)
+        nrm = np.zeros((2, h, w), np.float32)
+        cc = (t.x - canvas.x0) / RES - 0.5
+        rc = (canvas.y0 - t.y) / RES - 0.5
+        for i in range(t.x.size):
+            rp = t.r[i] / RES
+            r0, r1 = max(int(rc[i] - rp), 0), min(int(rc[i] + rp) + 2, h)
+            c0, c1 = max(int(cc[i] - rp), 0), min(int(cc[i] + rp) + 2, w)
+            if r0 >= r1 or c0 >= c1:
+                continue
+            dy = (rc[i] - np.arange(r0, r1, dtype=np.float32))[:, None] * (RES / t.r[i])
+            dx = (np.arange(c0, c1, dtype=np.float32) - cc[i])[None, :] * (RES / t.r[i])
+            d2 = dx * dx + dy * dy
+            z = t.h[i] - t.r[i] + 0.8 * t.r[i] * np.sqrt(np.maximum(1.0 - d2, 0.02))
+            win = zbuf[r0:r1, c0:c1]
+            edge = 1.0 + 0.45 * fine[r0:r1, c0:c1]
+            upd = (d2 < edge) & (z > win)
+            win[upd] = z[upd]
+            tid[r0:r1, c0:c1][upd] = i
+            nrm[0, r0:r1, c0:c1][upd] = np.broadcast_to(dx, d2.shape)[upd]
+            nrm[1, r0:r1, c0:c1][upd] = np.broadcast_to(dy, d2.shape)[upd]
+        idx = np.flatnonzero(tid >= 0)
+        self.tree_idx = idx
+        self.tree_id = tid.ravel()[idx]
+        nx = np.clip(nrm[0].ravel()[idx], -1, 1) * 0.85 + 0.3 * gr.ravel()[idx]
+        ny = np.clip(nrm[1].ravel()[idx], -1, 1) * 0.85 + 0.25 * fine.ravel()[idx]
+        self.tree_tex = 1.0 + 0.12 * fine.ravel()[idx]
+        nz = np.sqrt(np.maximum(1.0 - nx * nx - ny * ny, 0.05))
+        self.tree_normal = np.stack([nx, ny, nz]).astype(np.float32)
+
+
+def _road_surfaces(world: World, state: str) -> list[tuple]:
+    out = []
+    order = sorted(world.roads, key=lambda r: (r.state == "existing", r.kind == "main", r.rid))
+    for r in order:
+        if r.state == "new" and state == "before":
+            continue
+        tone = r.tone
+        asphalt = (tone, tone, tone * 1.03)
+        if r.sidewalk > 0:
+            out.append((r.poly, SIDEWALK, 0.05))
+            inner = r.line.buffer(r.width / 2 - r.sidewalk, cap_style="flat", quad_segs=6)
+            if r.dead_end:
+                end = shapely.Point(r.line.coords[-1])
+                inner = inner.union(end.buffer(r.width * 0.95 - r.sidewalk, quad_segs=8))
+            out.append((inner, asphalt, 0.07))
+        else:
+            out.append((r.poly, asphalt, 0.07))
+        if r.marking:
+            m = np.array(MARK[r.marking]) * 0.75 + np.array(asphalt) * 0.25
+            centre = dashed(r.line, 3.0, 6.0) if r.marking == "white" else r.line
+            out.append((centre.buffer(0.35, cap_style="flat"), tuple(m), 0.05))
+            for off in (r.width / 2 - 1.0, -(r.width / 2 - 1.0)):
+                edge = r.line.offset_curve(off)
+                white = np.array(MARK["white"]) * 0.7 + np.array(asphalt) * 0.3
+                out.append((edge.buffer(0.3, cap_style="flat"), tuple(white), 0.05))
+    return out
+
+
+def _building_surfaces(world: World, state: str, look: Look, seed: int) -> list[tuple]:
+    out = []
+    s = look.sun
+    flat_shade = 0.35 + 0.65 * s[2]
+    for b in world.buildings:
+        if state == "before" and b.state == "new":
+            continue
+        if state == "after" and b.state == "demolished":
+            out.append((b.footprint, b.bare_rgb, 0.12))
+            continue
+        rgb = np.array(b.rgb)
+        amp = 0.05 if b.roof == "flat" else 0.08
+        for poly, kind, down in facets(b):
+            if down is None:
+                k = {"parapet": 0.82, "ridge": 1.08}.get(kind, 1.0)
+            else:
+                n = (math.sin(b.pitch) * down[0], math.sin(b.pitch) * down[1], math.cos(b.pitch))
+                k = (0.35 + 0.65 * max(0.0, n[0] * s[0] + n[1] * s[1] + n[2] * s[2])) / flat_shade
+            out.append((poly, tuple(np.clip(rgb * k, 0, 1)), amp))
+        for hv in hvac_boxes(b, np.random.default_rng([seed, b.bid])):
+            out.append((hv, (0.86, 0.87, 0.87), 0.03))
+    return out
+
+
+def _shadow_mask(world: World, canvas: Canvas, state: str, look: Look) -> np.ndarray:
+    vec = look.shadow_vec
+    polys: list = []
+    for b in world.buildings:
+        if (state == "before" and b.state == "new") or (
+            state == "after" and b.state == "demolished"
+        ):
+            continue
+        polys += shadow(b, vec)
+    t = world.trees
+    if t.x.size:  # crown shadow: ellipse stretched along the sun direction
+        el = math.radians(look.sun_elevation)
+        ang = np.linspace(0, 2 * np.pi, 14, endpoint=False)
+        ux, uy = np.cos(ang)[None, :], np.sin(ang)[None, :]
+        d = np.array(vec) / max(np.hypot(*vec), 1e-9)
+        along = (ux * d[0] + uy * d[1]) * (1.0 / math.sin(el) - 1.0)
+        hc = (t.h - t.r * 0.8)[:, None]
+        px = t.x[:, None] + vec[0] * hc + t.r[:, None] * (ux + along * d[0])
+        py = t.y[:, None] + vec[1] * hc + t.r[:, None] * (uy + along * d[1])
+        coords = np.stack([px, py], axis=-1)
+        coords = np.concatenate([coords, coords[:, :1]], axis=1)
+        polys += list(shapely.polygons(coords))
+    if not polys:
+        return np.zeros(canvas.shape, bool)
+    mask = features.rasterize(
+        polys, out_shape=canvas.shape, transform=canvas.transform, dtype=np.uint8
+    )
+    return mask.view(bool)
+
+
+def render(
+    world: World, canvas: Canvas, shared: Shared, state: str, look: Look, seed: int
+) -> np.ndarray:
+    """Render one date ("before" or "after") on the canvas; returns float32 (3, rows, cols)."""
+    h, w = canvas.shape
+    g = look.greenness
+    veg = np.array([0.50 - 0.20 * g, 0.49 - 0.08 * g, 0.34 - 0.12 * g], np.float32)
+    lawn = np.array([0.52 - 0.22 * g, 0.52 - 0.06 * g, 0.36 - 0.14 * g], np.float32)
+    img = np.empty((3, h, w), np.float32)
+    for c in range(3):
+        np.multiply(shared.cover, veg[c], out=img[c])
+        img[c] += shared.base[c]
+        img[c] += shared.lawn * lawn[c]
+    _shrubs(img, shared, look, g)
+    flat = img.reshape(3, -1)
+    if shared.field_idx.size:
+        lut = np.ones((3, len(shared.field_crops) + 1), np.float32)
+        for i, crop in enumerate(shared.field_crops):
+            wet, dry = (np.array(v) for v in CROPS[crop])
+            mix = np.clip(
+                look.field_phase + 0.5 * (1 - g) - 0.25 + 0.3 * ((i * 7919) % 11) / 11, 0, 1
+            )
+            lut[:, i + 1] = (wet + mix * (dry - wet)) * shared.field_tint[i + 1]
+        for c in range(3):
+            flat[c, shared.field_idx] = lut[c, shared.field_id] * shared.field_tex
+    roads = _road_surfaces(world, state)
+    builds = _building_surfaces(world, state, look, seed)
+    surfaces = roads + builds
+    shapes = [(geom, i + 1) for i, (geom, _, _) in enumerate(surfaces)]
+    lab = features.rasterize(shapes, out_shape=(h, w), transform=canvas.transform, dtype=np.int32)
+    lut = np.array([(0, 0, 0)] + [s[1] for s in surfaces], np.float32).T
+    amp = np.array([0.0] + [s[2] for s in surfaces], np.float32)
+    labf = lab.ravel()
+    b0 = len(roads) + 1
+    tex = shared.tex.ravel()
+    idx = np.flatnonzero((labf > 0) & (labf < b0))
+    _paint(flat, idx, labf[idx], lut, amp, tex)
+    shade = _shadow_mask(world, canvas, state, look).ravel() & (labf < b0)
+    sidx = np.flatnonzero(shade)
+    for c in range(3):
+        flat[c, sidx] *= SHADOW_RGB[c]
+    idx = np.flatnonzero(labf >= b0)
+    _paint(flat, idx, labf[idx], lut, amp, tex)
+    _paint_trees(flat, shared, world, look)
+    return img
+
+
+def _shrubs(img: np.ndarray, shared: Shared, look: Look, g: float) -> None:
+    """Blend shrubs into the ground and darken their shadow side (1-2 m shadows)."""
+    sv = look.shadow_vec
+    dc, dr = round(sv[0] * 1.5 / RES), round(-sv[1] * 1.5 / RES)
+    sh = shared.shrub
+    shade = np.zeros_like(sh)
+    h, w = sh.shape
+    src = sh[max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)]
+    shade[max(dr, 0) : h - max(-dr, 0), max(dc, 0) : w - max(-dc, 0)] = src
+    shade *= 1.0 - sh
+    shade *= np.float32(0.45)
+    shade = 1.0 - shade
+    col = (0.30 - 0.05 * g, 0.32 - 0.01 * g, 0.22 - 0.04 * g)
+    for c in range(3):
+        img[c] *= shade
+        img[c] += sh * (col[c] - img[c])
+
+
+def _wsum(out: np.ndarray, const: float, *terms: tuple[float, np.ndarray]) -> np.ndarray:
+    """``const + sum(w * a)`` into a new array, using ``out`` as scratch (few temporaries)."""
+    acc = np.full(out.shape, const, np.float32)
+    for wgt, arr in terms:
+        np.multiply(arr, np.float32(wgt), out=out)
+        acc += out
+    return acc
+
+
+def _paint(flat, idx, lab, lut, amp, tex_) -> None:
+    tex = 1.0 + amp[lab] * tex_[idx]
+    for c in range(3):
+        flat[c, idx] = lut[c, lab] * tex
+
+
+def _paint_trees(flat, shared: Shared, world: World, look: Look) -> None:
+    if not shared.tree_idx.size:
+        return
+    s = look.sun
+    n = shared.tree_normal
+    shade = 0.3 + 0.7 * np.maximum(n[0] * s[0] + n[1] * s[1] + n[2] * s[2], 0.0)
+    shade /= 0.3 + 0.7 * s[2]
+    t = world.trees
+    g = look.greenness
+    tint = t.tint[shared.tree_id].astype(np.float32) * shade
+    tint *= shared.tree_tex
+    hue = t.hue[shared.tree_id].astype(np.float32)
+    base = (0.20 + 0.05 * (1 - g), 0.28 - 0.02 * (1 - g), 0.15)
+    shift = (0.025, 0.015, -0.02)
+    for c in range(3):
+        flat[c, shared.tree_idx] = (base[c] + shift[c] * hue) * tint
+
+
+__all__ = ["Building", "Canvas", "Look", "Shared", "render"]

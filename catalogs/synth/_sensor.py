@@ -1,0 +1,78 @@
+"""From the rendered canvas to sensor pixels: resampling onto a grid, blur, atmosphere, noise and
+quantisation to uint8 display counts or uint16 surface reflectance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from ._noise import grain
+from ._render import Look
+
+HAZE_RGB = np.array([0.74, 0.77, 0.82], np.float32)
+REFLECTANCE_SCALE = 10000.0
+
+
+def sample(img: np.ndarray, row_off: float, col_off: float, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear sample of ``img`` (bands, rows, cols) on a grid shifted by a (fractional) offset.
+
+    Output pixel (i, j) takes the value at canvas pixel position (row_off + i, col_off + j), pixel
+    centres at integer positions; integer offsets return a view without interpolation.
+    """
+    h, w = shape
+    r0, c0 = math.floor(row_off), math.floor(col_off)
+    fr, fc = row_off - r0, col_off - c0
+    if r0 < 0 or c0 < 0 or r0 + h + 1 > img.shape[1] or c0 + w + 1 > img.shape[2]:
+        raise ValueError("sampling grid falls outside the canvas")
+    if fr == 0.0 and fc == 0.0:
+        return img[:, r0 : r0 + h, c0 : c0 + w]
+    out = np.empty((img.shape[0], h, w), np.float32)
+    weights = (
+        (0, 0, (1 - fr) * (1 - fc)),
+        (0, 1, (1 - fr) * fc),
+        (1, 0, fr * (1 - fc)),
+        (1, 1, fr * fc),
+    )
+    for b in range(img.shape[0]):
+        acc = out[b]
+        first = True
+        for dr, dc, wgt in weights:
+            if wgt == 0.0:
+                continue
+            part = img[b, r0 + dr : r0 + dr + h, c0 + dc : c0 + dc + w]
+            if first:
+                np.multiply(part, np.float32(wgt), out=acc)
+                first = False
+            else:
+                acc += np.float32(wgt) * part
+    return out
+
+
+def expose(img: np.ndarray, look: Look, rng: np.random.Generator, dtype: str) -> np.ndarray:
+    """Optics blur, illumination and haze, sensor noise and quantisation of one scene."""
+    bands, h, w = img.shape
+    yy = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]
+    xx = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]
+    haze = np.float32(look.haze) + np.float32(look.haze_gradient[0]) * xx
+    haze = haze + np.float32(look.haze_gradient[1]) * yy
+    noise_scale = np.float32(look.noise_dn / 255.0 / 0.408)
+    out = np.empty((bands, h, w), np.uint8 if dtype == "uint8" else np.uint16)
+    for b in range(bands):
+        band = ndimage.gaussian_filter(img[b], look.blur_sigma, mode="nearest", truncate=3.0)
+        band *= np.float32(look.gains[b])
+        band -= haze * (band - HAZE_RGB[b])
+        band += grain((h, w), rng) * noise_scale
+        if dtype == "uint8":
+            band *= np.float32(255.0)
+            band += np.float32(0.5)
+            np.clip(band, 1.0, 255.0, out=band)
+        else:
+            np.clip(band, 0.0, 1.0, out=band)
+            band **= np.float32(2.2)
+            band *= np.float32(0.5 * REFLECTANCE_SCALE)
+            band += np.float32(0.5)
+            np.clip(band, 1.0, REFLECTANCE_SCALE, out=band)
+        out[b] = band
+    return out
