@@ -1,0 +1,56 @@
+"""Shared fixtures: small synthetic regions and the embedded STAC API on 127.0.0.1.
+
+Nothing here talks to any other address; telemetry is off for every Prefect import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_STAC = REPO.parent / "shared" / "data" / "stac"
+
+BEFORE = "2022-01-01/2022-12-31"
+AFTER = "2024-01-01/2024-12-31"
+
+
+@pytest.fixture(scope="session")
+def small_region(tmp_path_factory):
+    """A 0.5 km synthetic region (seed 1), shared by the whole session; treat it read-only."""
+    from catalogs.synth import synthesize_region
+
+    return synthesize_region(tmp_path_factory.mktemp("region"), size_km=0.5, seed=1)
+
+
+@pytest.fixture(scope="session")
+def small_server(small_region) -> Iterator:
+    """The small region served by a real STAC API (rustac) on 127.0.0.1."""
+    from catalogs.server import StacServer
+
+    with StacServer([small_region.root]) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def small_pair(small_region, small_server):
+    """The scene pair found for the small region through the served catalog."""
+    from catalogs.pairing import search_pairs
+
+    return search_pairs(
+        small_server.url,
+        collection=json.loads(small_region.collection_path.read_text())["id"],
+        aoi=small_region.bbox_lonlat,
+        before=BEFORE,
+        after=AFTER,
+    )
