@@ -12,10 +12,11 @@ predictions and labels are derived by exactly the same rules:
 - **Grid cell**: the tile is cut into equal thirds ``[0, W/3)``, ``[W/3, 2W/3)``, ``[2W/3, W]``
   (same for rows). A centroid exactly on a third line belongs to the cell to its *right* /
   *below* (half-open intervals, closed at the tile's far edge).
-- **Polygon**: the exterior ring of the component (holes dropped) as traced by GDAL
-  (``rasterio.features.shapes``). Two pixels that touch only diagonally make a ring that pinches
-  at one vertex, which is not a valid polygon; there a square of half-side ``_PINCH_EPS``
-  (0.01 px) bridges the parts, so the result is one valid polygon covering every pixel.
+- **Polygon**: the closed exterior ring (first vertex repeated) of the component, holes
+  dropped, as traced by GDAL (``rasterio.features.shapes``). Two pixels that touch only
+  diagonally make a ring that pinches at one vertex, which is not a valid polygon; there a
+  square of half-side ``_PINCH_EPS`` (0.01 px) bridges the parts, so the result is one valid
+  polygon covering every pixel.
   ``area_px`` (the pixel count) is authoritative; the polygon area equals it for hole-free
   components without pinches.
 """

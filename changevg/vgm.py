@@ -188,8 +188,8 @@ class VisionGuidedModule(nn.Module):
                 f"before and after must both be [B, 3, H, W]; got {tuple(before.shape)} "
                 f"and {tuple(after.shape)}"
             )
-        param = self.pixel_mean
-        x = torch.cat([before, after], dim=0).to(device=param.device, dtype=param.dtype)
+        ref = self.time_embed  # inputs follow the model's device and dtype
+        x = torch.cat([before, after], dim=0).to(device=ref.device, dtype=ref.dtype)
         x = (x - self.pixel_mean) / self.pixel_std
         feats = []
         for stage in self.encoder.stages:  # Siamese: both dates in one batch
