@@ -1,0 +1,1 @@
+"""ChangeVG VLM side."""
