@@ -25,7 +25,7 @@ from pyproj import CRS, Transformer
 from rasterio import features
 
 from ..errors import InputError
-from ._geom import sun_position
+from ._geom import geojson, sun_position
 from ._render import RES, Canvas, Look, Shared, render
 from ._sensor import expose, sample
 from ._truth import after_grid, change_area, tile_boxes, truth_frame, truth_meta
@@ -296,7 +296,8 @@ def rasterize_truth(
         sel = truth.geometry[truth["class"] == cls]
         geoms = [g for g in sel if g is not None and not g.is_empty]
         if geoms:
-            features.rasterize([(g, value) for g in geoms], out=mask, transform=transform)
+            shapes = [(geojson(g), value) for g in geoms]
+            features.rasterize(shapes, out=mask, transform=transform)
     return mask
 
 

@@ -178,3 +178,20 @@ def sun_position(day_of_year: int, solar_hour: float, lat_deg: float) -> tuple[f
     if ha > 0:
         az = 360.0 - az
     return az, math.degrees(el)
+
+
+def geojson(geom) -> dict:
+    """GeoJSON-like mapping of a (Multi)Polygon built with numpy (much faster than shapely's
+    ``__geo_interface__`` when rasterizing thousands of shapes)."""
+    if geom.geom_type == "Polygon":
+        rings = [geom.exterior, *geom.interiors]
+        return {
+            "type": "Polygon",
+            "coordinates": [shapely.get_coordinates(r).tolist() for r in rings],
+        }
+    if geom.geom_type == "MultiPolygon":
+        return {
+            "type": "MultiPolygon",
+            "coordinates": [geojson(p)["coordinates"] for p in geom.geoms],
+        }
+    return geom.__geo_interface__

@@ -15,7 +15,7 @@ import shapely
 from scipy import ndimage
 from shapely.geometry import LineString, Polygon, box
 
-from ._geom import Building, Part, Road, rect, walk_curve
+from ._geom import Building, Part, Road, walk_curve
 from ._noise import fbm, smoothstep
 
 ZONE_RES = 8.0  # metres per cell of the land-use zone grids
@@ -237,13 +237,17 @@ def road_network(
                 str(rng.choice(["yellow", "white"])),
             )
         )
-    for _ in range(int(area_km2 * 45) + 3):
-        parent = roads[int(rng.integers(len(roads)))]
+    for _ in range(int(area_km2 * 30) + 3):
+        lengths = np.array([r.line.length for r in roads])
+        parent = roads[int(rng.choice(len(roads), p=lengths / lengths.sum()))]
         pts, tan = parent.samples(4.0)
         ok = shapely.contains_xy(grown, pts[:, 0], pts[:, 1])
         if not ok.any():
             continue
         k = int(rng.choice(np.nonzero(ok)[0]))
+        others = [r.line for r in roads if r is not parent]
+        if others and shapely.distance(shapely.Point(pts[k]), shapely.MultiLineString(others)) < 45:
+            continue  # no junctions right next to other junctions
         side = rng.choice([-1.0, 1.0])
         nrm = np.array([-tan[k, 1], tan[k, 0]]) * side
         probe = pts[k] + nrm * 60
@@ -254,7 +258,7 @@ def road_network(
         line, dead = grow_road(
             pts[k], head, rng.uniform(120, 450), [r.line for r in roads], grown, rng
         )
-        if line is None:
+        if line is None or line.length < 90:
             continue
         walk = 1.5 if urb > 0.45 else 0.0
         roads.append(
@@ -280,28 +284,61 @@ def make_fields(
     occ_roads: Occupancy,
     rng: np.random.Generator,
 ) -> list[Field]:
-    """Rectangular parcels on a grid aligned with the main roads, where farmland is likely."""
+    """Parcels in strips aligned with the main roads, where farmland is likely.
+
+    Strips have one width; each strip is cut into parcels of random length; corners are jittered
+    a little so that the boundaries are not ruler-straight.
+    """
     xmin, ymin, xmax, ymax = extent
-    cu, cv = rng.uniform(90, 200), rng.uniform(70, 160)
+    cu = rng.uniform(80, 180)
     c, s = math.cos(theta), math.sin(theta)
     cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
     half = math.hypot(xmax - xmin, ymax - ymin) / 2
     fields: list[Field] = []
     for i in range(-int(half // cu) - 1, int(half // cu) + 2):
-        for j in range(-int(half // cv) - 1, int(half // cv) + 2):
-            u, v = (i + 0.5) * cu, (j + 0.5) * cv
-            px, py = cx + u * c - v * s, cy + u * s + v * c
+        v = -half + rng.uniform(0, 80)
+        while v < half:
+            length = rng.uniform(50, 220)
+            u0, u1, v0, v1 = i * cu, (i + 1) * cu, v, v + length
+            v = v1
+            mu, mv = (u0 + u1) / 2, (v0 + v1) / 2
+            px, py = cx + mu * c - mv * s, cy + mu * s + mv * c
             if not (xmin < px < xmax and ymin < py < ymax):
                 continue
             if zones.sample("farm", px, py)[0] < rng.uniform(0.25, 0.55):
                 continue
-            inset = rng.uniform(2.5, 5.0)
-            poly = rect(px, py, theta, cu - 2 * inset, cv - 2 * inset)
-            if not occ_roads.free(poly, 6.0):
-                continue
-            crop = str(rng.choice(["green", "dry", "bare", "orchard"], p=[0.4, 0.3, 0.18, 0.12]))
-            angle = theta + (math.pi / 2 if rng.random() < 0.5 else 0.0)
-            fields.append(Field(poly, crop, angle, rng.uniform(1.6, 3.2), rng.uniform(0.9, 1.1)))
+            ins = rng.uniform(2.0, 5.0)
+            corners = np.array(
+                [
+                    (u0 + ins, v0 + ins),
+                    (u1 - ins, v0 + ins),
+                    (u1 - ins, v1 - ins),
+                    (u0 + ins, v1 - ins),
+                ]
+            ) + rng.uniform(-1.5, 1.5, (4, 2))
+            if rng.random() < 0.25:  # split across the strip
+                cut = rng.uniform(0.35, 0.65)
+                um = u0 + ins + (u1 - u0 - 2 * ins) * cut
+                parts = [corners.copy(), corners.copy()]
+                parts[0][[1, 2], 0] = um - ins
+                parts[1][[0, 3], 0] = um + ins
+            else:
+                parts = [corners]
+            for q in parts:
+                poly = Polygon(
+                    np.column_stack(
+                        [cx + q[:, 0] * c - q[:, 1] * s, cy + q[:, 0] * s + q[:, 1] * c]
+                    )
+                )
+                if not poly.is_valid or poly.area < 1500 or not occ_roads.free(poly, 6.0):
+                    continue
+                crop = str(
+                    rng.choice(["green", "dry", "bare", "orchard"], p=[0.4, 0.3, 0.18, 0.12])
+                )
+                angle = theta + (math.pi / 2 if rng.random() < 0.7 else 0.0)
+                fields.append(
+                    Field(poly, crop, angle, rng.uniform(1.6, 3.2), rng.uniform(0.92, 1.08))
+                )
     return fields
 
 

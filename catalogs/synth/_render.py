@@ -13,24 +13,23 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from affine import Affine
-from PIL import Image
 from rasterio import features
 
-from ._geom import Building, dashed, facets, hvac_boxes, shadow
-from ._noise import fbm, grain, smoothstep
+from ._geom import Building, dashed, facets, geojson, hvac_boxes, shadow
+from ._noise import fbm, grain, resample, smoothstep_
 from ._world import World
 
 RES = 0.5
 SOIL_A = np.array([0.66, 0.59, 0.49], np.float32)
-SOIL_B = np.array([0.60, 0.55, 0.50], np.float32)
+SOIL_B = np.array([0.59, 0.56, 0.49], np.float32)
 SIDEWALK = (0.74, 0.73, 0.70)
 MARK = {"yellow": (0.80, 0.70, 0.32), "white": (0.86, 0.86, 0.84)}
 SHADOW_RGB = np.array([0.42, 0.45, 0.54], np.float32)
 CROPS = {  # (green-season colour, dry-season colour)
-    "green": ((0.30, 0.43, 0.20), (0.60, 0.56, 0.36)),
-    "dry": ((0.58, 0.56, 0.38), (0.71, 0.64, 0.48)),
-    "bare": ((0.50, 0.43, 0.35), (0.56, 0.48, 0.39)),
-    "orchard": ((0.46, 0.43, 0.33), (0.55, 0.50, 0.40)),
+    "green": ((0.37, 0.45, 0.27), (0.61, 0.58, 0.43)),
+    "dry": ((0.58, 0.56, 0.42), (0.68, 0.63, 0.50)),
+    "bare": ((0.52, 0.46, 0.39), (0.57, 0.50, 0.42)),
+    "orchard": ((0.49, 0.47, 0.38), (0.56, 0.51, 0.42)),
 }
 
 
@@ -88,47 +87,54 @@ class Shared:
         mid = fbm((h, w), rng, cell_px=80, octaves=4)
         veg = self._zone(world.zones.veg, canvas, world.zones)
         tmp = np.empty((h, w), np.float32)
-        cover = _wsum(tmp, -0.5, (0.9, veg), (0.3, small), (0.22, fine), (0.1, mid))
+        cover = _wsum(
+            np.empty((h, w), np.float32),
+            tmp,
+            -0.5,
+            (0.9, veg),
+            (0.3, small),
+            (0.22, fine),
+            (0.1, mid),
+        )
         np.clip(cover, 0.0, 0.85, out=cover)
         # Shrubs: small dark blobs, denser where vegetation is; they cast short shadows.
         shrub = fbm((h, w), rng, cell_px=3, octaves=2)
-        shrub += _wsum(tmp, 0.0, (1.6, veg), (0.3, small))
-        self.shrub = smoothstep(shrub, 2.0, 2.6)
+        shrub += _wsum(veg, tmp, 0.0, (1.6, veg), (0.3, small))
+        self.shrub = smoothstep_(shrub, 2.0, 2.6, tmp)
         self.shrub *= np.float32(0.85)
-        del shrub, veg
-        lawn = smoothstep(self._zone(world.zones.urban, canvas, world.zones), 0.45, 0.9)
-        lawn *= np.clip(_wsum(tmp, 0.55, (0.35, mid)), 0.0, 0.8)
-        lawn *= 1.0 - cover
-        rest = 1.0 - cover
+        lawn = smoothstep_(self._zone(world.zones.urban, canvas, world.zones), 0.45, 0.9, tmp)
+        lawn *= np.clip(_wsum(veg, tmp, 0.55, (0.35, mid)), 0.0, 0.8, out=veg)
+        rest = np.subtract(np.float32(1.0), cover, out=veg)
+        lawn *= rest
         rest -= lawn
-        self.cover = cover * _wsum(tmp, 1.0, (0.18, small), (0.12, fine), (0.1, gr))
+        lawn *= _wsum(
+            np.empty((h, w), np.float32), tmp, 1.0, (0.08, small), (0.05, fine), (0.05, gr)
+        )
         self.lawn = lawn
-        lawn *= _wsum(tmp, 1.0, (0.08, small), (0.05, fine), (0.05, gr))
-        del cover
-        rest *= _wsum(tmp, 1.0, (0.06, mid), (0.04, small), (0.05, fine), (0.045, gr))  # brightness
-        mix = smoothstep(fbm((h, w), rng, cell_px=300, octaves=2), -0.8, 0.8)
-        del mid
+        acc = _wsum(np.empty((h, w), np.float32), tmp, 1.0, (0.18, small), (0.12, fine), (0.1, gr))
+        cover *= acc
+        self.cover = cover
+        rest *= _wsum(acc, tmp, 1.0, (0.06, mid), (0.04, small), (0.05, fine), (0.045, gr))
+        mix = smoothstep_(fbm((h, w), rng, cell_px=300, octaves=2), -0.8, 0.8, tmp)
+        del acc
         self.base = np.empty((3, h, w), np.float32)
         for c in range(3):
             np.multiply(mix, SOIL_B[c] - SOIL_A[c], out=self.base[c])
             self.base[c] += SOIL_A[c]
             self.base[c] *= rest
-        del mix, rest
-        self.tex = _wsum(np.empty((h, w), np.float32), 0.0, (0.6, small), (0.5, gr))
-        self._fields(world, canvas, small, gr)
+        del rest
+        self.tex = _wsum(mix, tmp, 0.0, (0.6, small), (0.5, gr))
+        del tmp
+        self._fields(world, canvas, small, gr, mid)
+        del mid
         self._trees(world, canvas, fine, gr)
 
     @staticmethod
     def _zone(grid: np.ndarray, canvas: Canvas, zones) -> np.ndarray:
-        h, w = canvas.shape
-        scale = RES / 8.0
-        c0 = (canvas.x0 - zones.x0) / 8.0
-        r0 = (zones.y0 - canvas.y0) / 8.0
-        img = Image.fromarray(grid.astype(np.float32), mode="F")
-        box = (c0, r0, c0 + w * scale, r0 + h * scale)
-        return np.array(img.resize((w, h), Image.Resampling.BILINEAR, box=box), np.float32)
+        origin = ((zones.y0 - canvas.y0) / 8.0, (canvas.x0 - zones.x0) / 8.0)
+        return resample(grid, canvas.shape, origin, RES / 8.0, cubic=False)
 
-    def _fields(self, world: World, canvas: Canvas, small: np.ndarray, gr: np.ndarray) -> None:
+    def _fields(self, world: World, canvas: Canvas, small, gr, mid) -> None:
         h, w = canvas.shape
         self.field_crops = [f.crop for f in world.fields]
         self.field_tint = np.array([1.0] + [f.tint for f in world.fields], np.float32)
@@ -137,7 +143,7 @@ class Shared:
             self.field_id = np.zeros(0, np.int32)
             self.field_tex = np.zeros(0, np.float32)
             return
-        shapes = [(f.poly, i + 1) for i, f in enumerate(world.fields)]
+        shapes = [(geojson(f.poly), i + 1) for i, f in enumerate(world.fields)]
         lab = features.rasterize(
             shapes, out_shape=(h, w), transform=canvas.transform, dtype=np.int32
         )
@@ -151,7 +157,13 @@ class Shared:
         proj = (x * np.cos(ang + np.pi / 2) + y * np.sin(ang + np.pi / 2)) / per
         stripes = np.sin(2 * np.pi * (proj - np.floor(proj))).astype(np.float32)
         self.field_idx, self.field_id = idx, fid
-        self.field_tex = 1.0 + 0.09 * stripes + 0.05 * small.ravel()[idx] + 0.03 * gr.ravel()[idx]
+        self.field_tex = (
+            1.0
+            + 0.07 * stripes
+            + 0.04 * small.ravel()[idx]
+            + 0.03 * gr.ravel()[idx]
+            + 0.07 * mid.ravel()[idx]
+        )
 
     def _trees(self, world: World, canvas: Canvas, fine: np.ndarray, gr: np.ndarray) -> None:
         """Stamp crowns (z-buffered half-ellipsoids) and keep their surface normals."""
@@ -249,7 +261,7 @@ def _shadow_mask(world: World, canvas: Canvas, state: str, look: Look) -> np.nda
             state == "after" and b.state == "demolished"
         ):
             continue
-        polys += shadow(b, vec)
+        polys += [geojson(p) for p in shadow(b, vec)]
     t = world.trees
     if t.x.size:  # crown shadow: ellipse stretched along the sun direction
         el = math.radians(look.sun_elevation)
@@ -262,7 +274,7 @@ def _shadow_mask(world: World, canvas: Canvas, state: str, look: Look) -> np.nda
         py = t.y[:, None] + vec[1] * hc + t.r[:, None] * (uy + along * d[1])
         coords = np.stack([px, py], axis=-1)
         coords = np.concatenate([coords, coords[:, :1]], axis=1)
-        polys += list(shapely.polygons(coords))
+        polys += [{"type": "Polygon", "coordinates": [c]} for c in coords.tolist()]
     if not polys:
         return np.zeros(canvas.shape, bool)
     mask = features.rasterize(
@@ -299,7 +311,7 @@ def render(
     roads = _road_surfaces(world, state)
     builds = _building_surfaces(world, state, look, seed)
     surfaces = roads + builds
-    shapes = [(geom, i + 1) for i, (geom, _, _) in enumerate(surfaces)]
+    shapes = [(geojson(geom), i + 1) for i, (geom, _, _) in enumerate(surfaces)]
     lab = features.rasterize(shapes, out_shape=(h, w), transform=canvas.transform, dtype=np.int32)
     lut = np.array([(0, 0, 0)] + [s[1] for s in surfaces], np.float32).T
     amp = np.array([0.0] + [s[2] for s in surfaces], np.float32)
@@ -336,13 +348,20 @@ def _shrubs(img: np.ndarray, shared: Shared, look: Look, g: float) -> None:
         img[c] += sh * (col[c] - img[c])
 
 
-def _wsum(out: np.ndarray, const: float, *terms: tuple[float, np.ndarray]) -> np.ndarray:
-    """``const + sum(w * a)`` into a new array, using ``out`` as scratch (few temporaries)."""
-    acc = np.full(out.shape, const, np.float32)
+def _wsum(out: np.ndarray, tmp: np.ndarray, const: float, *terms) -> np.ndarray:
+    """``out = const + sum(w * a)`` for (w, a) in ``terms``, using ``tmp`` as scratch.
+
+    ``out`` may be one of the inputs only if it is the first term's array."""
+    first = True
     for wgt, arr in terms:
-        np.multiply(arr, np.float32(wgt), out=out)
-        acc += out
-    return acc
+        if first:
+            np.multiply(arr, np.float32(wgt), out=out)
+            first = False
+        else:
+            np.multiply(arr, np.float32(wgt), out=tmp)
+            out += tmp
+    out += np.float32(const)
+    return out
 
 
 def _paint(flat, idx, lab, lut, amp, tex_) -> None:

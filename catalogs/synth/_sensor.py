@@ -57,13 +57,20 @@ def expose(img: np.ndarray, look: Look, rng: np.random.Generator, dtype: str) ->
     xx = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]
     haze = np.float32(look.haze) + np.float32(look.haze_gradient[0]) * xx
     haze = haze + np.float32(look.haze_gradient[1]) * yy
-    noise_scale = np.float32(look.noise_dn / 255.0 / 0.408)
+    noise_scale = np.float32(look.noise_dn / 255.0 / 0.577)
     out = np.empty((bands, h, w), np.uint8 if dtype == "uint8" else np.uint16)
+    band = np.empty((h, w), np.float32)
+    tmp = np.empty((h, w), np.float32)
     for b in range(bands):
-        band = ndimage.gaussian_filter(img[b], look.blur_sigma, mode="nearest", truncate=3.0)
+        ndimage.gaussian_filter(img[b], look.blur_sigma, output=band, mode="nearest", truncate=3.0)
         band *= np.float32(look.gains[b])
-        band -= haze * (band - HAZE_RGB[b])
-        band += grain((h, w), rng) * noise_scale
+        # haze: band += haze * (HAZE - band)
+        np.subtract(np.float32(HAZE_RGB[b]), band, out=tmp)
+        tmp *= haze
+        band += tmp
+        grain((h, w), rng, out=tmp)
+        tmp *= noise_scale
+        band += tmp
         if dtype == "uint8":
             band *= np.float32(255.0)
             band += np.float32(0.5)

@@ -40,7 +40,7 @@ def write_cog(path: Path, data: np.ndarray, transform: Affine, crs: str) -> None
         "transform": transform,
         "nodata": 0,
         "compress": "zstd",
-        "level": 9,
+        "level": 1,
         "predictor": 2,
         "blocksize": 512,
         "overview_resampling": "average",
