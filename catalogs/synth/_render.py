@@ -237,8 +237,7 @@ def _building_surfaces(world: World, state: str, look: Look, seed: int) -> list[
         if state == "before" and b.state == "new":
             continue
         if state == "after" and b.state == "demolished":
-            out.append((b.footprint, b.bare_rgb, 0.12))
-            continue
+            continue  # bare ground, drawn with the ground-level surfaces
         rgb = np.array(b.rgb)
         amp = 0.05 if b.roof == "flat" else 0.08
         for poly, kind, down in facets(b):
@@ -308,7 +307,12 @@ def render(
             lut[:, i + 1] = (wet + mix * (dry - wet)) * shared.field_tint[i + 1]
         for c in range(3):
             flat[c, shared.field_idx] = lut[c, shared.field_id] * shared.field_tex
+    # Ground-level surfaces (roads, bare lots of demolished buildings) take shadows; roofs do not.
     roads = _road_surfaces(world, state)
+    if state == "after":
+        roads += [
+            (b.footprint, b.bare_rgb, 0.12) for b in world.buildings if b.state == "demolished"
+        ]
     builds = _building_surfaces(world, state, look, seed)
     surfaces = roads + builds
     shapes = [(geojson(geom), i + 1) for i, (geom, _, _) in enumerate(surfaces)]
