@@ -100,9 +100,17 @@ class CaptionVocab:
         return json.dumps({"itos": self.itos}, ensure_ascii=False, indent=0)
 
     @classmethod
+    def from_itos(cls, itos: Sequence[str]) -> CaptionVocab:
+        """Vocabulary from its full id-ordered token list (special tokens first, as ``itos``)."""
+        itos = list(itos)
+        if tuple(itos[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            raise ValueError(f"not a caption vocabulary: must start with {list(SPECIAL_TOKENS)}")
+        return cls(itos[len(SPECIAL_TOKENS) :])
+
+    @classmethod
     def from_json(cls, text: str) -> CaptionVocab:
         """Inverse of :meth:`to_json`; checks the special tokens are in place."""
         itos = json.loads(text).get("itos")
-        if not isinstance(itos, list) or tuple(itos[: len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-            raise ValueError(f"not a caption vocabulary: must start with {list(SPECIAL_TOKENS)}")
-        return cls(itos[len(SPECIAL_TOKENS) :])
+        if not isinstance(itos, list):
+            raise ValueError('not a caption vocabulary: expected {"itos": [...]}')
+        return cls.from_itos(itos)

@@ -45,6 +45,7 @@ def test_json_round_trip_and_validation():
     vocab = CaptionVocab.build(CAPTIONS)
     again = CaptionVocab.from_json(vocab.to_json())
     assert again == vocab and again.stoi == vocab.stoi
+    assert CaptionVocab.from_itos(vocab.itos) == vocab
     with pytest.raises(ValueError, match="must start with"):
         CaptionVocab.from_json('{"itos": ["a", "b"]}')
     with pytest.raises(ValueError):
