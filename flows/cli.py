@@ -153,6 +153,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from flows.dataset import make_dataset
+
+    summary = make_dataset(args.out, regions=args.regions, seed=args.seed, size_km=args.size_km)
+    for split, path in summary.files.items():
+        print(f"{split}: {summary.pairs[split]} pairs, {summary.records[split]} records -> {path}")
+    print(f"tiles left out because a date had nodata: {summary.skipped_tiles}")
+    return 0
+
+
+def _train_options(args: argparse.Namespace, **defaults):
+    from changevg.train import TrainOptions
+
+    given = {
+        k: getattr(args, k)
+        for k in ("epochs", "batch_size", "lr", "seed", "device", "max_steps", "threads")
+    }
+    return TrainOptions(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
+
+
+def cmd_train_vgm(args: argparse.Namespace) -> int:
+    from changevg.train import train_vgm
+
+    out = train_vgm(
+        args.data,
+        out=args.out,
+        images_root=args.images,
+        val=args.val,
+        config=args.config_preset,
+        options=_train_options(args),
+        resume=not args.restart,
+    )
+    print(f"VGM written to {out}")
+    return 0
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="training set (ChangeIMTI JSON)")
+    p.add_argument("--val", help="validation set (ChangeIMTI JSON)")
+    p.add_argument("--images", help="folder the image paths are relative to (default: JSON's)")
+    p.add_argument("--out", required=True, type=Path, help="output model folder")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="changevg", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="settings TOML file (default: $CHANGEVG_CONFIG)")
@@ -177,6 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the after scene's misregistration out of its metadata",
     )
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("dataset", help="synthetic regions -> ChangeIMTI train/val/test set")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--regions", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size-km", type=float, default=1.5)
+    p.set_defaults(func=cmd_dataset)
+
+    p = sub.add_parser("train", help="train the model")
+    tsub = p.add_subparsers(dest="train_command", required=True)
+    t = tsub.add_parser("vgm", help="train the vision-guided module")
+    _add_train_args(t)
+    t.add_argument("--config-preset", default="tiny", choices=["tiny", "mit-b0", "mit-b1"])
+    t.set_defaults(func=cmd_train_vgm)
 
     p = sub.add_parser("catalog", help="catalog tools")
     csub = p.add_subparsers(dest="catalog_command", required=True)
@@ -229,15 +294,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except InputError as exc:
-        print(f"changevg: error: {exc}", file=sys.stderr)
-        return 2
-    except (CatalogError, TilingError, FileNotFoundError, PermissionError) as exc:
-        print(f"changevg: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("changevg: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        prefix = "changevg: error: " if code == 2 else "changevg: "
+        print(f"{prefix}{exc}", file=sys.stderr)
+        return code
+
+
+def _exit_code(exc: Exception) -> int | None:
+    """2 for bad input, 1 for a failed run, None for a bug (let its traceback show)."""
+    if isinstance(exc, InputError):
+        return 2
+    if "changevg.data.changeimti" in sys.modules:  # only imported by commands that read data
+        from changevg.data.changeimti import DatasetError
+
+        if isinstance(exc, DatasetError):
+            return 2
+    if isinstance(exc, CatalogError | TilingError | FileNotFoundError | PermissionError):
+        return 1
+    return None
 
 
 if __name__ == "__main__":

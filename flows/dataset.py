@@ -42,12 +42,14 @@ class DatasetSummary:
 
 
 def split_of(region: int, n_regions: int) -> str:
-    """Region → split: the last region is test, the one before it val, the rest train."""
+    """Region → split: the last eighth of the regions (at least one) is test, as many before
+    them val, the rest train — so test regions are never seen in training."""
     if n_regions < 3:
         raise ValueError(f"need at least 3 regions for train/val/test, got {n_regions}")
-    if region == n_regions - 1:
+    held = max(1, n_regions // 8)
+    if region >= n_regions - held:
         return "test"
-    return "val" if region == n_regions - 2 else "train"
+    return "val" if region >= n_regions - 2 * held else "train"
 
 
 def _region_items(region) -> list[pystac.Item]:
