@@ -34,8 +34,7 @@ Ngrams = Counter[tuple[str, ...]]
 def _ngrams(words: Sequence[str], n: int = 4) -> Ngrams:
     counts: Ngrams = Counter()
     for k in range(1, n + 1):
-        for i in range(len(words) - k + 1):
-            counts[tuple(words[i : i + k])] += 1
+        counts.update(zip(*(words[i:] for i in range(k)), strict=False))
     return counts
 
 
@@ -115,6 +114,8 @@ def cider_d(gts: Captions, res: Captions, n: int = 4, sigma: float = 6.0) -> flo
     for k in keys:
         doc_freq.update({g for counts in ref_counts[k] for g in counts})
     log_n_docs = math.log(float(len(keys)))
+    # idf = log(N) - log(max(1, df)); n-grams absent from every reference get log(N).
+    idf = {g: log_n_docs - math.log(max(1.0, df)) for g, df in doc_freq.items()}
 
     def vectorise(counts: Ngrams) -> tuple[list[dict], list[float], int]:
         vec: list[dict[tuple[str, ...], float]] = [{} for _ in range(n)]
@@ -122,7 +123,7 @@ def cider_d(gts: Captions, res: Captions, n: int = 4, sigma: float = 6.0) -> flo
         length = 0
         for gram, tf in counts.items():
             i = len(gram) - 1
-            vec[i][gram] = float(tf) * (log_n_docs - math.log(max(1.0, doc_freq[gram])))
+            vec[i][gram] = float(tf) * idf.get(gram, log_n_docs)
             norm[i] += vec[i][gram] ** 2
             if i == 1:  # pycocoevalcap counts length in bigrams (same delta unless empty)
                 length += tf

@@ -73,7 +73,7 @@ _ACRO_FOLLOWERS = (
     r"|(?-i:I)n|(?-i:I)t|(?-i:L)ast|(?-i:M)any|(?-i:M)ore|(?-i:M)r\.|(?-i:M)s\.|(?-i:N)ow"
     r"|(?-i:O)nce|(?-i:O)ne|(?-i:O)ther|(?-i:O)ur|(?-i:S)he|(?-i:S)ince|(?-i:S)o|(?-i:S)ome"
     r"|(?-i:S)uch|(?-i:T)hat|(?-i:T)he|(?-i:T)heir|(?-i:T)hen|(?-i:T)here|(?-i:T)hese|(?-i:T)hey"
-    r"|(?-i:T)his|(?-i:W)e|(?-i:W)hen|(?-i:W)hile|(?-i:W)hat|(?-i:Y)et|(?-i:Y)ou)"
+    rf"|(?-i:T)his|(?-i:W)e|(?-i:W)hen|(?-i:W)hile|(?-i:W)hat|(?-i:Y)et|(?-i:Y)ou|{_SGML})"
 )
 _HTHING = rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:-(?:{_ACRO2}\.|[A-Za-z0-9\u00AD]+))+"
 _THING_PART = rf"(?:(?-i:[dDoOlL]){_APOSETC}{_AN})?{_AN}+"
@@ -298,6 +298,13 @@ _RULES_SRC: list[tuple[str, Action]] = [
 ]
 _RULES = [(re.compile(src, re.IGNORECASE), action) for src, action in _RULES_SRC]
 _OTHER_NEWLINES = re.compile("\r\n|[\r\u2028\u2029\x0b\x0c\x85]")
+# Fast path, equivalent to running all rules: a plain ASCII word before whitespace can only be
+# a WORD (or an equally long ABBREV4/ACRO with the same text), bar the assimilations below.
+_FAST = re.compile(r"([A-Za-z]+)(?=[ \t\n]|\Z)|[ \t]+")
+_ASSIMILATIONS = frozenset({"cannot", "gonna", "gotta", "lemme", "gimme", "wanna"})
+# How much of the following lines can change a line's tokens: CoreNLP's cross-line trailing
+# contexts are an SGML tag or at most a 13-character word (ACRONYM followers) after spaces.
+_RIGHT_CONTEXT = re.compile(r"\s*(?:<[^\n>]*>?|\S{0,16})\s?")
 
 
 def _lex(text: str) -> list[list[str]]:
@@ -308,6 +315,12 @@ def _lex(text: str) -> list[list[str]]:
         if text[pos] == "\n":
             lines.append([])
             pos += 1
+            continue
+        fast = _FAST.match(text, pos)
+        if fast is not None and (fast[1] is None or fast[1].lower() not in _ASSIMILATIONS):
+            if fast[1] is not None:
+                lines[-1].append(fast[1])
+            pos = fast.end()
             continue
         best_len, best = 0, None
         for rx, action in _RULES:
@@ -336,10 +349,19 @@ def ptb_tokenize(captions: Sequence[str]) -> list[str]:
     Returns:
         One space-joined, lowercased, punctuation-free string per caption.
     """
-    text = "\n".join(_OTHER_NEWLINES.sub(" ", c.replace("\n", " ")) for c in captions)
-    lexed = _lex(text)
-    # pycocoevalcap splits each output line with ``line.rstrip().split(" ")``: mirror it.
-    return [
-        " ".join(w for w in " ".join(line).lower().rstrip().split(" ") if w not in PUNCTUATIONS)
-        for line in lexed[: len(captions)]
-    ]
+    lines = [_OTHER_NEWLINES.sub(" ", c.replace("\n", " ")) for c in captions]
+    text = "\n".join(lines)
+    out: list[str] = []
+    cache: dict[tuple[str, str], str] = {}  # captions repeat a lot in change-captioning sets
+    start = 0
+    for line in lines:
+        end = start + len(line)
+        key = (line, _RIGHT_CONTEXT.match(text, end)[0])
+        if key not in cache:
+            tokens = _lex(line + key[1])[0]
+            # pycocoevalcap splits each output line with ``line.rstrip().split(" ")``.
+            words = " ".join(tokens).lower().rstrip().split(" ")
+            cache[key] = " ".join(w for w in words if w not in PUNCTUATIONS)
+        out.append(cache[key])
+        start = end + 1
+    return out
