@@ -32,10 +32,11 @@ from typing import Any
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
+from tokenizers import AddedToken
 from torch import nn
 from transformers import AutoTokenizer, Qwen2_5_VLConfig
 
-from changevg.vlm.lora import CHANGEVG_FILE
+from changevg.vlm.lora import CHANGEVG_FILE, quiet_peft
 from changevg.vlm.model import ChangeVGForConditionalGeneration
 from changevg.vlm.processor import ChangeVGProcessor, build_image_processor
 from changevg.vlm.prompts import CHAT_TEMPLATE, PROMPT_VERSION
@@ -147,12 +148,13 @@ def _check_changevg(cv: dict[str, Any] | None, source: Path) -> dict[str, Any]:
 
 
 def _check_loading(info: dict[str, Any], folder: Path, allowed_missing: tuple[str, ...]) -> None:
+    weights = next((folder / w for w in _WEIGHTS if (folder / w).is_file()), folder / _WEIGHTS[0])
     missing = [k for k in info.get("missing_keys", []) if not k.startswith(allowed_missing)]
     unexpected = list(info.get("unexpected_keys", []))
-    mismatched = list(info.get("mismatched_keys", []))
+    mismatched = [k[0] if isinstance(k, tuple) else k for k in info.get("mismatched_keys", [])]
     if missing or unexpected or mismatched:
         raise ChangeVGFolderError(
-            f"{folder}: the weights do not fit config.json: missing {missing[:5]}, "
+            f"{weights}: the weights do not fit config.json: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}, mismatched {mismatched[:5]}"
             + (f" (+{len(missing) - 5} more missing)" if len(missing) > 5 else "")
         )
@@ -200,11 +202,11 @@ def load_changevg(
 def _load_folder(
     folder: Path, vgm: PathLike | nn.Module | None, dtype: Any
 ) -> tuple[nn.Module, ChangeVGProcessor]:
+    config = _load_config(folder)
+    _check_changevg(getattr(config, "changevg", None), folder / "config.json")
     for name, what in _FOLDER_FILES.items():
         _require(folder, name, what)
     _require_weights(folder, "all model weights (Qwen2.5-VL, VGM, projector)")
-    config = _load_config(folder)
-    _check_changevg(getattr(config, "changevg", None), folder / "config.json")
     processor = ChangeVGProcessor.from_folder(folder)
     _check_tokenizer(processor.tokenizer, config, folder / "tokenizer.json")
     if processor.fine_grid != config.changevg["fine_grid"]:
@@ -222,6 +224,7 @@ def _load_folder(
         trust_remote_code=False,
         dtype=_dtype(dtype),
         output_loading_info=True,
+        ignore_mismatched_sizes=True,  # reported below, naming the file
     )
     _check_loading(info, folder, allowed_missing=())
     if vgm is not None and not isinstance(vgm, nn.Module):
@@ -255,7 +258,8 @@ def add_vgm_tokens(tokenizer: Any) -> int:
     """Add ``<|vgm_start|>``, ``<|vgm_end|>``, ``<|vgm_pad|>`` to a Qwen tokenizer if absent."""
     new = [t for t in (VGM_START, VGM_END, VGM_PAD) if t not in tokenizer.get_vocab()]
     if new:
-        tokenizer.add_special_tokens({"additional_special_tokens": new})
+        tokenizer.add_tokens([AddedToken(t, special=True, normalized=False) for t in new],
+                             special_tokens=True)  # fmt: skip
     return len(new)
 
 
@@ -306,6 +310,7 @@ def _load_base(
         trust_remote_code=False,
         dtype=_dtype(dtype),
         output_loading_info=True,
+        ignore_mismatched_sizes=True,  # reported below, naming the file
     )
     # The base has no VGM or projector: they come from the VGM file and the adapter.
     _check_loading(info, base, allowed_missing=("vgm.", "vgm_projector."))
@@ -322,5 +327,6 @@ def _load_base(
             f"no VGM weights: pass vgm= (a VGM safetensors file or module); "
             f"{adapter / 'adapter_model.safetensors'} does not carry them"
         )
-    peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+    with quiet_peft():
+        peft_model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
     return (peft_model.merge_and_unload() if merge else peft_model), processor

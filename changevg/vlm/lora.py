@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from peft import LoraConfig, PeftModel, get_peft_model
@@ -73,7 +76,20 @@ def apply_lora(
             {"embed_tokens": list(train_vgm_token_ids)} if train_vgm_token_ids else None
         ),
     )
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # peft 0.21 still calls transformers' deprecated ``is_gradient_checkpointing``.
+        warnings.filterwarnings(
+            "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+        )
+        return get_peft_model(model, config)
+
+
+@contextmanager
+def quiet_peft() -> Iterator[None]:
+    """Hide the FutureWarning peft 0.21 triggers via transformers' ``is_gradient_checkpointing``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+        yield
 
 
 def lora_targets(model: nn.Module) -> list[str]:

@@ -127,11 +127,14 @@ def parse_locations(text: str) -> list[str] | None:
     Accepts variants ("upper left", "bottom-right corner", "middle").  A reply naming no cell,
     or naming cells and "no change" together, is ``None``.
     """
-    t = _norm(text.replace("-", " "))
-    for pattern, repl in _SYNONYMS:
-        t = re.sub(pattern, repl, t)
-    found = set(_CELL.findall(t))
-    none = bool(_NONE_LOC.search(t))
+    found: set[str] = set()
+    none = False
+    for chunk in re.split(r"[,;/\n]|\band\b|&", _SPECIAL.sub(" ", text).lower()):
+        t = _norm(chunk.replace("-", " "))
+        for pattern, repl in _SYNONYMS:
+            t = re.sub(pattern, repl, t)
+        found.update(_CELL.findall(t))
+        none = none or bool(_NONE_LOC.search(t))
     if found and none:
         return None
     if found:

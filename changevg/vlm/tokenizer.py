@@ -89,7 +89,11 @@ def _with_prompts(corpus: Iterable[str]) -> Iterator[str]:
 
 
 def build_tokenizer(
-    corpus: Iterable[str], *, vocab_size: int = 2000, min_frequency: int = 2
+    corpus: Iterable[str],
+    *,
+    vocab_size: int = 2000,
+    min_frequency: int = 2,
+    vgm_tokens: bool = True,
 ) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on ``corpus`` plus the fixed prompt texts.
 
@@ -101,6 +105,8 @@ def build_tokenizer(
         corpus: Captions, questions and answers (any iterable of strings, read once).
         vocab_size: Largest number of ids, special tokens included.
         min_frequency: Minimum pair count for a merge.
+        vgm_tokens: Add ``<|vgm_start|>``, ``<|vgm_end|>``, ``<|vgm_pad|>`` (last, so a tokenizer
+            built without them and extended later gets the same ids, as a Qwen one would).
 
     Returns:
         A fast tokenizer with Qwen2.5-VL's special tokens, ``<|im_end|>`` as EOS,
@@ -119,11 +125,13 @@ def build_tokenizer(
         special_tokens=[],
     )
     tok.train_from_iterator(_with_prompts(corpus), trainer=trainer)
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
-    return _wrap(tok)
+    specials = SPECIAL_TOKENS if vgm_tokens else QWEN_SPECIAL_TOKENS
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    return _wrap(tok, vgm_tokens=vgm_tokens)
 
 
-def _wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
+def _wrap(tok: Tokenizer, *, vgm_tokens: bool) -> PreTrainedTokenizerFast:
+    named = {k: v for k, v in _NAMED_TOKENS.items() if vgm_tokens or v != VGM_PAD}
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=EOS_TOKEN,
@@ -133,7 +141,7 @@ def _wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
         padding_side="left",
         model_max_length=32768,
         clean_up_tokenization_spaces=False,
-        extra_special_tokens=dict(_NAMED_TOKENS),
+        extra_special_tokens=named,
         chat_template=CHAT_TEMPLATE,
     )
     return fast

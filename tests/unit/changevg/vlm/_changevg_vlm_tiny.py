@@ -15,11 +15,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from changevg.vlm.model import (  # noqa: E402
-    ChangeVGForConditionalGeneration,
-    register_vgm,
-    tiny_config,
-)
+from changevg.vlm.configs import tiny_config  # noqa: E402
+from changevg.vlm.model import ChangeVGForConditionalGeneration, register_vgm  # noqa: E402
 from changevg.vlm.processor import ChangeVGProcessor, build_image_processor  # noqa: E402
 from changevg.vlm.tokenizer import build_tokenizer  # noqa: E402
 
@@ -64,6 +61,22 @@ class StubVGM(nn.Module):
         x = self.conv(torch.cat([before, after], dim=1) * 2 - 1)
         fine = nn.functional.adaptive_avg_pool2d(x, self.fine_grid).flatten(2).transpose(1, 2)
         return SimpleNamespace(global_embed=x.mean((2, 3)), fine_embed=fine)
+
+    @torch.no_grad()
+    def describe(self, before, after):
+        """``VGMDescription``-like outputs: a change score from the mean absolute difference."""
+        score = (after - before).abs().mean((1, 2, 3)).clamp(0, 1)
+        return [
+            SimpleNamespace(
+                caption="a road is built" if s > 0.01 else "no change",
+                change_score=float(s),
+                changed=bool(s > 0.01),
+                counts={"building": 0, "road": int(s > 0.01)},
+                cells=["center"] if s > 0.01 else [],
+                objects=[],
+            )  # fmt: skip
+            for s in score
+        ]
 
 
 register_vgm(

@@ -6,8 +6,10 @@ import pytest
 import torch
 from _changevg_vlm_tiny import model, one_torch_thread, pair, processor, tokenizer  # noqa: F401
 
-from changevg.vlm.model import qwen25_vl_7b_config, tiny_config
-from changevg.vlm.prompts import build_messages
+from changevg.result import ChangeResult
+from changevg.vlm.answer import analyse_pairs
+from changevg.vlm.configs import qwen25_vl_7b_config, tiny_config
+from changevg.vlm.prompts import TASKS, build_messages
 
 
 def _inputs(questions=("caption",), vgm_texts=("two new buildings",), size=112):
@@ -167,3 +169,18 @@ def test_configs():
     assert (big.text_config.hidden_size, big.text_config.num_hidden_layers) == (3584, 28)
     assert big.vision_config.fullatt_block_indexes == [7, 15, 23, 31]
     assert big.text_config.rope_parameters["mrope_section"] == [16, 24, 24]
+
+
+def test_analyse_pairs_uses_the_vgm_descriptions_and_flags_unparsed_answers():
+    m = model()
+    proc = processor()
+    results = analyse_pairs(m, proc, [pair(0, 56), pair(1, 56)], max_new_tokens=4)
+    assert len(results) == 2 and all(isinstance(r, ChangeResult) for r in results)
+    for r in results:
+        assert set(r.answers) == set(TASKS)
+        # an untrained model's replies rarely parse; those fields come from the stand-in VGM
+        if "locate" in r.unparsed:
+            assert r.locations == ["center"]
+        if "yes_no" in r.unparsed:
+            assert r.changed is True
+        assert 0.0 <= r.change_score <= 1.0
