@@ -11,9 +11,9 @@ without METEOR would not be comparable with published numbers — and a warning
 ``"METEOR skipped: Java not found"`` is logged (``evaluate_records`` also lists it under
 ``"warnings"``).  Pass ``meteor="require"`` to fail instead, ``meteor="off"`` to skip quietly.
 
-Classification, counting and localisation metrics are fractions in [0, 1] (errors in objects).
-A ratio whose denominator is zero (e.g. precision when nothing was predicted positive) is
-``None`` rather than a made-up 0 or 1.
+Classification and localisation metrics are fractions in [0, 1]; counting errors (MAE, RMSE)
+are in objects.  A ratio whose denominator is zero (e.g. precision when nothing was predicted
+positive) is ``None`` rather than a made-up 0 or 1.
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def _tokenised(
         raise ValueError("every pair needs at least one reference caption")
     flat = ptb_tokenize([r for k in keys for r in refs[k]])
     gts: dict[str, list[str]] = {}
+    start = 0
     for k in keys:
-        gts[k], flat = flat[: len(refs[k])], flat[len(refs[k]) :]
+        gts[k], start = flat[start : start + len(refs[k])], start + len(refs[k])
     hyps = ptb_tokenize([preds[k] for k in keys])
     return gts, {k: [h] for k, h in zip(keys, hyps, strict=True)}
 
@@ -112,8 +113,10 @@ def _caption_scores(
     c = cider_d(gts, res)
     out: dict[str, float | None] = {f"BLEU-{i + 1}": 100 * v for i, v in enumerate(b)}
     out |= {"METEOR": None if m is None else 100 * m, "ROUGE-L": 100 * r, "CIDEr-D": 100 * c}
-    parts = [out["BLEU-4"], out["METEOR"], out["ROUGE-L"], out["CIDEr-D"]]
-    out["S*m"] = None if m is None else sum(p for p in parts if p is not None) / 4
+    if m is None:
+        out["S*m"] = None  # never an S*m without METEOR: it would not compare with papers
+    else:
+        out["S*m"] = (100 * b[3] + 100 * m + 100 * r + 100 * c) / 4
     return out
 
 
@@ -150,6 +153,7 @@ def caption_scores(
 def classification_scores(pred: Sequence[bool], true: Sequence[bool]) -> dict[str, float | None]:
     """Accuracy, and precision / recall / F1 of the positive ("changed") class.
 
+    Standard confusion-matrix definitions (scikit-learn's binary average), with
     F1 = 2TP / (2TP + FP + FN).  Precision is ``None`` when nothing was predicted positive,
     recall when nothing is truly positive, F1 when neither happens, and all are ``None`` for
     an empty input.
@@ -169,7 +173,10 @@ def classification_scores(pred: Sequence[bool], true: Sequence[bool]) -> dict[st
 
 
 def counting_scores(pred: Sequence[int], true: Sequence[int]) -> dict[str, float | None]:
-    """Mean absolute error and root-mean-square error of object counts (``None`` if empty)."""
+    """Mean absolute error and root-mean-square error of object counts (``None`` if empty).
+
+    MAE = mean |pred - true|, RMSE = sqrt(mean (pred - true)^2), as counting results are reported.
+    """
     if len(pred) != len(true):
         raise ValueError(f"length mismatch: {len(pred)} predictions, {len(true)} labels")
     if not pred:

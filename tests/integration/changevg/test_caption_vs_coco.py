@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from changevg._ptb import ptb_tokenize
-from changevg.evaluate import caption_scores
+from changevg.evaluate import CAPTION_METRICS, EvalRecord, evaluate_records
 
 pytest.importorskip("pycocoevalcap", reason="pycocoevalcap is not installed")
 if shutil.which("java") is None:
@@ -58,7 +58,10 @@ ODD_PREDICTIONS = ["", ".", "NO CHANGE!!!", "the the the the the", "road", "(a) 
 
 
 def _corpus(n_pairs: int = 50, seed: int = 7) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """LEVIR-CC-style pairs with 5 references each and noisy / degenerate predictions."""
+    """LEVIR-CC-style pairs with 5 references each and noisy / degenerate predictions.
+
+    Every third pair (i % 3 == 0) is a no-change pair.
+    """
     rng = random.Random(seed)
     preds: dict[str, str] = {}
     refs: dict[str, list[str]] = {}
@@ -79,12 +82,21 @@ def _corpus(n_pairs: int = 50, seed: int = 7) -> tuple[dict[str, str], dict[str,
     return preds, refs
 
 
-def _coco_scores(preds: dict[str, str], refs: dict[str, list[str]]) -> dict[str, float]:
+@pytest.fixture(scope="module")
+def coco_meteor() -> Meteor:
+    """One pycocoevalcap METEOR process (its Java startup takes ~10 s) for the module."""
+    return Meteor()
+
+
+def _coco_scores(
+    preds: dict[str, str], refs: dict[str, list[str]], meteor: Meteor
+) -> dict[str, float]:
+    """pycocoevalcap's numbers, computed as its COCOEvalCap.evaluate does, x100."""
     tok = PTBTokenizer()
     gts = tok.tokenize({k: [{"caption": c} for c in v] for k, v in refs.items()})
     res = tok.tokenize({k: [{"caption": preds[k]}] for k in refs})
     b, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    m, _ = Meteor().compute_score(gts, res)
+    m, _ = meteor.compute_score(gts, res)
     r, _ = Rouge().compute_score(gts, res)
     c, _ = Cider().compute_score(gts, res)
     out = {f"BLEU-{i + 1}": 100 * v for i, v in enumerate(b)}
@@ -100,12 +112,41 @@ def test_tokenizer_equals_corenlp_on_the_corpus() -> None:
     assert ptb_tokenize(lines) == [coco[str(i)][0] for i in range(len(lines))]
 
 
-def test_all_metrics_equal_pycocoevalcap() -> None:
+def test_all_metrics_equal_pycocoevalcap_overall_and_per_split(coco_meteor: Meteor) -> None:
     preds, refs = _corpus()
-    ours = caption_scores(preds, refs, meteor="require")
-    theirs = _coco_scores(preds, refs)
-    diffs = {k: abs(ours[k] - theirs[k]) for k in theirs}  # type: ignore[operator]
-    print("max abs diff per metric:", diffs)
-    assert all(d <= 0.01 for d in diffs.values()), (ours, theirs)
-    # sanity: a realistic corpus, not a degenerate one
-    assert 20 < theirs["BLEU-4"] < 95 and theirs["CIDEr-D"] > 50
+    records = [
+        EvalRecord(
+            pair_id=k,
+            refs=tuple(refs[k]),
+            pred_caption=preds[k],
+            true_changed=int(k[-3:]) % 3 != 0,
+            pred_changed=None,
+            true_counts={"building": 0, "road": 0},
+            pred_counts=None,
+            true_cells=frozenset(),
+            pred_cells=None,
+        )
+        for k in preds
+    ]
+    ours = evaluate_records(records, meteor="require")
+    assert ours["warnings"] == []
+    subsets = {
+        "overall": (ours["caption"], list(preds)),
+        "change": (
+            ours["splits"]["change"]["caption"],
+            [r.pair_id for r in records if r.true_changed],
+        ),
+        "no_change": (
+            ours["splits"]["no_change"]["caption"],
+            [r.pair_id for r in records if not r.true_changed],
+        ),
+    }
+    worst = dict.fromkeys(CAPTION_METRICS, 0.0)
+    for name, (got, ids) in subsets.items():
+        theirs = _coco_scores({k: preds[k] for k in ids}, {k: refs[k] for k in ids}, coco_meteor)
+        for metric in CAPTION_METRICS:
+            worst[metric] = max(worst[metric], abs(got[metric] - theirs[metric]))
+        assert all(abs(got[m] - theirs[m]) <= 0.01 for m in CAPTION_METRICS), (name, got, theirs)
+        if name == "overall":  # a realistic corpus, not a degenerate one
+            assert 15 < theirs["BLEU-4"] < 95 and theirs["CIDEr-D"] > 30
+    print("max |ours - pycocoevalcap| per metric:", worst)
