@@ -145,6 +145,15 @@ def test_meteor_missing_java_is_reported(
         caption_scores({"a": "x"}, {"a": ["x"]}, meteor="require")
 
 
+def test_meteor_missing_pycocoevalcap_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mc.shutil, "which", lambda name: "/usr/bin/java")
+    monkeypatch.setattr(mc.importlib.util, "find_spec", lambda name: None)
+    assert mc.find_meteor_jar() is None
+    assert mc.meteor_unavailable_reason() == (
+        "METEOR skipped: pycocoevalcap (meteor-1.5.jar) not installed"
+    )
+
+
 def test_caption_scores_rejects_mismatched_ids() -> None:
     with pytest.raises(ValueError, match="pair ids differ"):
         caption_scores({"a": "x"}, {"b": ["x"]}, meteor="off")
