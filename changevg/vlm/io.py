@@ -70,13 +70,14 @@ def _require(folder: Path, name: str, what: str) -> Path:
 
 
 def _require_weights(folder: Path, what: str) -> None:
-    if not any((folder / w).is_file() for w in _WEIGHTS):
-        raise ChangeVGFolderError(
-            f"{folder / _WEIGHTS[0]} is missing: expected {what} as safetensors "
-            f"(model.safetensors or a sharded model.safetensors.index.json)"
-        )
-    if list(folder.glob("*.bin")) and not any((folder / w).is_file() for w in _WEIGHTS):
-        raise ChangeVGFolderError(f"{folder} holds only pickle (.bin) weights; convert them")
+    if any((folder / w).is_file() for w in _WEIGHTS):
+        return
+    pickled = sorted(p.name for p in folder.glob("*.bin"))
+    raise ChangeVGFolderError(
+        f"{folder / _WEIGHTS[0]} is missing: expected {what} as safetensors "
+        f"(model.safetensors or a sharded model.safetensors.index.json)"
+        + (f"; pickle weights {pickled} are not loaded" if pickled else "")
+    )
 
 
 def save_changevg(
@@ -239,7 +240,10 @@ def _load_vgm_file(model: nn.Module, file: Path) -> None:
         raise ChangeVGFolderError(f"{file}: the model has no VGM to load it into")
     state = load_file(str(file))
     state = {k.removeprefix("vgm."): v for k, v in state.items()}
-    result = model.vgm.load_state_dict(state, strict=False)
+    try:
+        result = model.vgm.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise ChangeVGFolderError(f"{file} does not fit the VGM: {err}") from err
     if result.missing_keys or result.unexpected_keys:
         raise ChangeVGFolderError(
             f"{file} does not fit the VGM: missing {result.missing_keys[:5]}, "

@@ -182,6 +182,13 @@ class ChangeVGForConditionalGeneration(Qwen2_5_VLForConditionalGeneration):
     def num_vgm_tokens(self) -> int:
         return 1 + self.fine_grid**2
 
+    def train(self, mode: bool = True) -> ChangeVGForConditionalGeneration:
+        """Set train/eval mode; a frozen VGM (no trainable weights) always stays in eval mode."""
+        super().train(mode)
+        if self.vgm is not None and not any(p.requires_grad for p in self.vgm.parameters()):
+            self.vgm.eval()
+        return self
+
     def compute_vgm_embeds(
         self,
         vgm_before: torch.Tensor | None = None,

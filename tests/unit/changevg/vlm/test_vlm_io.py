@@ -149,3 +149,12 @@ def test_base_plus_adapter_plus_vgm_file(tmp_path):
         load_changevg(base=tmp_path / "base", adapter=tmp_path / "adapter", vgm=vgm_file)
     with pytest.raises(ChangeVGFolderError, match="changevg"):
         load_changevg(tmp_path / "base")
+
+
+def test_vgm_file_that_does_not_fit_is_named(saved, tmp_path):
+    bad = tmp_path / "vgm.safetensors"
+    save_file({"conv.weight": torch.zeros(1, 1, 1, 1)}, bad)
+    with pytest.raises(ChangeVGFolderError, match="vgm.safetensors"):
+        load_changevg(saved[0], vgm=bad)
+    with pytest.raises(ChangeVGFolderError, match="missing.*VGM weights"):
+        load_changevg(saved[0], vgm=tmp_path / "absent.safetensors")

@@ -78,3 +78,12 @@ def test_lora_training_step_and_merge():
         assert isinstance(merged, ChangeVGForConditionalGeneration)
         assert not lora_targets(merged)
         torch.testing.assert_close(merged(**batch).logits, want, atol=1e-4, rtol=1e-4)
+
+
+def test_frozen_vgm_stays_in_eval_mode():
+    m = model()
+    m.vgm.requires_grad_(False)
+    m.train()
+    assert m.training and m.model.training and not m.vgm.training
+    m.vgm.requires_grad_(True)
+    assert m.train().vgm.training
