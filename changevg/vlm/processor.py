@@ -8,6 +8,7 @@ pairs into the float tensors the vision-guided module reads (``vgm_before``, ``v
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -16,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from transformers import BatchFeature, PreTrainedTokenizerBase, Qwen2_5_VLProcessor
+from transformers import BatchFeature, Qwen2_5_VLProcessor
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.processing_utils import ProcessorMixin
 
 from changevg.vlm.prompts import build_messages
-from changevg.vlm.tokenizer import EOS_TOKEN, VGM_PAD
+from changevg.vlm.tokenizer import EOS_TOKEN, VGM_PAD, load_tokenizer
 
 __all__ = ["ChangeVGProcessor", "ImageLike", "build_image_processor", "to_pil"]
 
@@ -220,10 +221,6 @@ class ChangeVGProcessor(Qwen2_5_VLProcessor):
     @classmethod
     def from_folder(cls, path: str | os.PathLike[str], **kwargs: Any) -> ChangeVGProcessor:
         """Load from a local folder written by ``save_pretrained`` (offline, PIL processor)."""
-        import json
-
-        from changevg.vlm.tokenizer import load_tokenizer
-
         path = os.fspath(path)
         cfg_file = os.path.join(path, "processor_config.json")
         if not os.path.isfile(cfg_file):
@@ -244,9 +241,3 @@ class ChangeVGProcessor(Qwen2_5_VLProcessor):
                 template = f.read()
         extra = {k: cfg[k] for k in ("fine_grid", "vgm_size") if k in cfg}
         return cls(image_processor, tokenizer, chat_template=template, **{**extra, **kwargs})
-
-
-def _check_tokenizer(tokenizer: PreTrainedTokenizerBase) -> None:
-    for t in ("<|im_start|>", EOS_TOKEN, "<|vision_start|>", "<|image_pad|>", VGM_PAD):
-        if tokenizer.convert_tokens_to_ids(t) in (None, tokenizer.unk_token_id):
-            raise ValueError(f"tokenizer lacks the special token {t}")
