@@ -20,7 +20,14 @@ from typing import Any
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 
-__all__ = ["LANGUAGE_LINEAR_REGEX", "apply_lora", "merge_lora", "save_adapter"]
+__all__ = [
+    "LANGUAGE_LINEAR_REGEX",
+    "apply_lora",
+    "lora_targets",
+    "merge_lora",
+    "quiet_peft",
+    "save_adapter",
+]
 
 #: Every linear layer of the language model's decoder layers (attention and MLP), only.
 LANGUAGE_LINEAR_REGEX = (
