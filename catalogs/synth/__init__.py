@@ -87,12 +87,20 @@ def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: floa
     """Per-date appearance and acquisition time (UTC ISO string)."""
     g0 = rng.uniform(0.15, 0.85)
     g1 = float(np.clip(g0 + rng.choice([-1, 1]) * rng.uniform(0.25, 0.5), 0.0, 1.0))
+    # Surveys fly at a similar sun: the after sun is the before sun give or take a few degrees
+    # (shadows move a little, not enough to fool co-registration); the after time is the hour
+    # whose sun azimuth matches on that date.
+    doy = [d.timetuple().tm_yday for d in dates]
+    h0 = rng.uniform(9.4, 11.2)
+    az0, el0 = sun_position(doy[0], h0, lat)
+    az1, el1 = az0 + rng.uniform(-4.0, 4.0), el0 + rng.uniform(-2.0, 2.0)
+    scan = np.arange(6.0, 12.0, 0.01)
+    h1 = float(scan[int(np.argmin([abs(sun_position(doy[1], h, lat)[0] - az1) for h in scan]))])
+    suns = ((az0, el0, h0), (az1, el1, h1))
     out = []
-    for date, green, haze in zip(
-        dates, (g0, g1), (rng.uniform(0, 0.07), rng.uniform(0.02, 0.14)), strict=True
+    for date, green, haze, (az, el, hour) in zip(
+        dates, (g0, g1), (rng.uniform(0, 0.07), rng.uniform(0.02, 0.14)), suns, strict=True
     ):
-        hour = rng.uniform(9.2, 11.2)
-        az, el = sun_position(date.timetuple().tm_yday, hour, lat)
         gain = rng.uniform(0.93, 1.07)
         look = Look(
             sun_azimuth=az,

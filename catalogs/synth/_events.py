@@ -24,7 +24,13 @@ EVENT_WEIGHTS = {
     "road": 0.1,
     "large": 0.08,
 }
-BARE = [(0.74, 0.68, 0.58), (0.70, 0.63, 0.52), (0.73, 0.73, 0.71), (0.66, 0.60, 0.50)]
+BARE = [
+    (0.74, 0.68, 0.58),
+    (0.70, 0.63, 0.52),
+    (0.73, 0.73, 0.71),
+    (0.62, 0.56, 0.47),
+    (0.52, 0.47, 0.40),
+]
 
 
 class _Ctx:
@@ -179,7 +185,9 @@ def _event(ctx: _Ctx, kind: str) -> list | None:
         group.append(b)
     for b in group:
         b.state = "demolished"
-        bare = BARE[int(rng.integers(len(BARE)))]
+        # bare soil or a slab that clearly differs from the roof it replaces
+        far = sorted(BARE, key=lambda c, b=b: -sum((x - y) ** 2 for x, y in zip(c, b.rgb)))
+        bare = far[int(rng.integers(2))]
         b.bare_rgb = tuple(float(v * rng.uniform(0.96, 1.04)) for v in bare)
     return group
 

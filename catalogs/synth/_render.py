@@ -334,18 +334,37 @@ def render(
     return img
 
 
+def _shift_add(src: np.ndarray, out: np.ndarray, dr: int, dc: int, wgt: float) -> None:
+    """``out += wgt * src`` moved by (dr, dc) whole pixels (what moves out is dropped)."""
+    if wgt == 0.0:
+        return
+    h, w = src.shape
+    part = src[max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)]
+    out[max(dr, 0) : h - max(-dr, 0), max(dc, 0) : w - max(-dc, 0)] += np.float32(wgt) * part
+
+
 def _shrubs(img: np.ndarray, shared: Shared, look: Look, g: float) -> None:
-    """Blend shrubs into the ground and darken their shadow side (1-2 m shadows)."""
+    """Blend shrubs into the ground and darken their shadow side (about 1.5 m shadows).
+
+    The shadow is the shrub layer moved by a fractional offset (bilinear), so that it follows
+    the sun smoothly instead of jumping by whole pixels between dates.
+    """
     sv = look.shadow_vec
-    dc, dr = round(sv[0] * 1.5 / RES), round(-sv[1] * 1.5 / RES)
+    fc, fr = sv[0] * 1.5 / RES, -sv[1] * 1.5 / RES
+    c0, r0 = math.floor(fc), math.floor(fr)
+    tc, tr = fc - c0, fr - r0
     sh = shared.shrub
     shade = np.zeros_like(sh)
-    h, w = sh.shape
-    src = sh[max(-dr, 0) : h - max(dr, 0), max(-dc, 0) : w - max(dc, 0)]
-    shade[max(dr, 0) : h - max(-dr, 0), max(dc, 0) : w - max(-dc, 0)] = src
+    for dr, dc, wgt in (
+        (r0, c0, (1 - tr) * (1 - tc)),
+        (r0, c0 + 1, (1 - tr) * tc),
+        (r0 + 1, c0, tr * (1 - tc)),
+        (r0 + 1, c0 + 1, tr * tc),
+    ):
+        _shift_add(sh, shade, dr, dc, wgt)
     shade *= 1.0 - sh
-    shade *= np.float32(0.45)
-    shade = 1.0 - shade
+    shade *= np.float32(-0.45)
+    shade += np.float32(1.0)
     col = (0.30 - 0.05 * g, 0.32 - 0.01 * g, 0.22 - 0.04 * g)
     for c in range(3):
         img[c] *= shade

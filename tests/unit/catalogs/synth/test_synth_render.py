@@ -104,15 +104,20 @@ def canvas_bounds(canvas):
     )
 
 
-def test_sample_integer_offset_is_a_view_and_fractional_is_bilinear():
+def test_sample_integer_offset_is_a_view_and_fractional_is_cubic():
     img = np.arange(3 * 20 * 30, dtype=np.float32).reshape(3, 20, 30)
     view = sample(img, 2.0, 3.0, (10, 12))
     assert np.shares_memory(view, img) and np.array_equal(view, img[:, 2:12, 3:15])
     half = sample(img, 2.5, 3.25, (10, 12))
-    # a linear ramp is reproduced exactly by bilinear interpolation
+    # a linear ramp is reproduced exactly by Catmull-Rom interpolation
     assert np.allclose(half, img[:, 2:12, 3:15] + 0.5 * 30 + 0.25)
+    ramp2 = np.add.outer(np.arange(20.0) ** 2, np.zeros(30)).astype(np.float32)[None]
+    q = sample(ramp2, 2.5, 3.0, (10, 12))  # a quadratic is reproduced up to a constant
+    assert np.allclose(np.diff(q[0, :, 0], 2), 2.0, atol=1e-3)
     with pytest.raises(ValueError):
         sample(img, 15.0, 0.0, (10, 12))
+    with pytest.raises(ValueError):
+        sample(img, 0.5, 3.0, (10, 12))
 
 
 @pytest.mark.parametrize("dtype,top", [("uint8", 255), ("uint16", 5000)])  # white = 0.5 reflectance
