@@ -74,7 +74,10 @@ def _jsonable(obj: Any) -> Any:
 def _build_changevg_vgm(spec: Mapping[str, Any]) -> nn.Module:
     from changevg import vgm as vgm_mod  # written separately; imported only when needed
 
-    return vgm_mod.VisionGuidedModule(vgm_mod.VGMConfig(**spec["config"]), spec["vocab"])
+    from changevg.vocab import CaptionVocab
+
+    config = vgm_mod.VGMConfig.from_dict(spec["config"])
+    return vgm_mod.VisionGuidedModule(config, CaptionVocab.from_itos(spec["vocab"]))
 
 
 def _export_changevg_vgm(vgm: nn.Module) -> dict[str, Any]:

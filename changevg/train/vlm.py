@@ -1,0 +1,242 @@
+"""``changevg train vlm``: instruction tuning of the ChangeVG VLM on ChangeIMTI conversations.
+
+Two recipes, one loop:
+
+- **with a base checkpoint** (``base=`` a local Qwen2.5-VL-Instruct folder): LoRA on every linear
+  layer of the language model (rank 8, alpha 16, lr 1e-4, cosine, warm-up 0.1, 1 epoch — the
+  paper's settings), VGM frozen or trainable;
+- **without one** (the shipped default): a small Qwen2.5-VL-architecture model with a tokenizer
+  built here from the dataset's text, all language/vision weights trained from scratch.
+
+The VGM (trained first with ``changevg train vgm``) is quoted in every prompt, as text and as
+embeddings at the ``<|vgm_pad|>`` slots. A frozen VGM is run once over all pairs up front and its
+outputs are cached, so each step pays only for the VLM.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from changevg.data import Record, read_changeimti
+from changevg.train._data import load_image, to_tensor
+from changevg.train._loop import (
+    TrainerState,
+    TrainOptions,
+    autocast,
+    batches,
+    cosine_schedule,
+    epoch_order,
+    pick_device,
+    seed_everything,
+)
+from changevg.vgm import VisionGuidedModule
+
+log = logging.getLogger(__name__)
+
+VLM_DEFAULTS = TrainOptions(epochs=1, batch_size=8, lr=1e-4, warmup=0.1)
+SCRATCH_DEFAULTS = TrainOptions(epochs=4, batch_size=16, lr=2e-3, warmup=0.05)
+TINY_LM = {
+    "hidden": 192,
+    "layers": 3,
+    "heads": 4,
+    "kv_heads": 2,
+    "vision_hidden": 64,
+    "vision_depth": 2,
+    "vision_heads": 2,
+}
+
+
+def _corpus(records: list[Record], descriptions: dict[str, Any]) -> list[str]:
+    from changevg.vlm.prompts import format_vgm_text
+
+    texts = [t for r in records for turn in r.turns for t in (turn.question, turn.answer)]
+    texts += [format_vgm_text(d.caption, d.counts, d.cells) for d in descriptions.values()]
+    return texts
+
+
+@torch.inference_mode()
+def _run_vgm(vgm: VisionGuidedModule, records: list[Record], batch_size: int, progress):
+    """VGM description and (unprojected) embedding tokens of every distinct pair."""
+    from changevg.vlm.model import vgm_tokens
+
+    keys = sorted({r.pair_key for r in records})
+    by_key = {r.pair_key: r for r in records}
+    descriptions, tokens = {}, {}
+    device = next(vgm.parameters()).device
+    for chunk in tqdm(
+        list(batches(list(range(len(keys))), batch_size)),
+        desc="vgm cache",
+        disable=None if progress is None else not progress,
+    ):
+        recs = [by_key[keys[i]] for i in chunk]
+        before = to_tensor([load_image(r.before) for r in recs]).to(device)
+        after = to_tensor([load_image(r.after) for r in recs]).to(device)
+        for i, d, t in zip(
+            chunk,
+            vgm.describe(before, after),
+            vgm_tokens(vgm(before, after)).float().cpu(),
+            strict=True,
+        ):
+            descriptions[keys[i]] = d
+            tokens[keys[i]] = t
+    return descriptions, tokens
+
+
+def _conversation(record: Record, vgm_text: str | None):
+    from changevg.vlm.prompts import build_messages
+
+    *history, last = record.turns
+    return build_messages(
+        last.question,
+        vgm_text=vgm_text,
+        history=[(t.question, t.answer) for t in history],
+        answer=last.answer,
+        vgm_tokens=vgm_text is not None,
+    )
+
+
+def build_scratch_model(
+    records: list[Record],
+    vgm: VisionGuidedModule,
+    descriptions,
+    *,
+    vocab_size: int = 2000,
+    **sizes: Any,
+):
+    """Tokenizer, processor and a randomly initialised small ChangeVG model with ``vgm``."""
+    from changevg.vlm.configs import tiny_config
+    from changevg.vlm.model import ChangeVGForConditionalGeneration
+    from changevg.vlm.processor import ChangeVGProcessor, build_image_processor
+    from changevg.vlm.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer(_corpus(records, descriptions), vocab_size=vocab_size)
+    processor = ChangeVGProcessor(
+        build_image_processor(), tokenizer, fine_grid=vgm.config.fine_grid
+    )
+    config = tiny_config(
+        len(tokenizer),
+        tokenizer=tokenizer,
+        vgm=vgm,
+        vgm_embed_dim=vgm.config.embed_dim,
+        fine_grid=vgm.config.fine_grid,
+        **{**TINY_LM, **sizes},
+    )
+    return ChangeVGForConditionalGeneration(config, vgm=vgm), processor
+
+
+def train_vlm(
+    train: str | Path,
+    *,
+    out: str | Path,
+    vgm: str | Path,
+    images_root: str | Path | None = None,
+    base: str | Path | None = None,
+    freeze_vgm: bool = True,
+    lora_rank: int = 8,
+    options: TrainOptions | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Instruction-tune ChangeVG on a ChangeIMTI file and write the model folder to ``out``.
+
+    Args:
+        train: ChangeIMTI JSON (conversations about image pairs).
+        out: Output folder (a complete ChangeVG model folder, plus ``training.json``).
+        vgm: Folder of a trained VGM (``changevg train vgm``).
+        images_root: Folder the image paths are relative to (default: the JSON's folder).
+        base: Local Qwen2.5-VL-Instruct folder; with it LoRA is trained, without it a small
+            model is trained from scratch.
+        freeze_vgm: Keep the VGM's weights fixed (its outputs are then cached).
+        lora_rank: LoRA rank (with ``base``).
+        options: Optimisation settings; defaults depend on the recipe (see module docstring).
+    """
+    from changevg.vlm.io import load_changevg, save_changevg
+    from changevg.vlm.lora import apply_lora, merge_lora
+    from changevg.vlm.prompts import format_vgm_text
+
+    options = options or (VLM_DEFAULTS if base else SCRATCH_DEFAULTS)
+    out = Path(out)
+    seed_everything(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = pick_device(options.device)
+    records = read_changeimti(train, images_root=images_root)
+    vgm_module = VisionGuidedModule.from_pretrained(vgm, device=device)
+    descriptions, tokens = _run_vgm(vgm_module, records, options.batch_size, progress)
+    texts = {k: format_vgm_text(d.caption, d.counts, d.cells) for k, d in descriptions.items()}
+    if base:
+        model, processor = load_changevg(base=base, vgm=vgm_module, device=device)
+        model = apply_lora(model, rank=lora_rank, train_vgm=not freeze_vgm)
+    else:
+        model, processor = build_scratch_model(records, vgm_module, descriptions)
+        for p in model.vgm.parameters():
+            p.requires_grad_(not freeze_vgm)
+    model.to(device).train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
+    total = -(-len(records) // options.batch_size) * options.epochs
+    if options.max_steps:
+        total = min(total, options.max_steps)
+    scheduler = cosine_schedule(optimizer, total, options.warmup)
+    state = TrainerState(history=[])
+    bar = tqdm(
+        total=total,
+        desc="train vlm",
+        unit="step",
+        disable=None if progress is None else not progress,
+    )
+    step = 0
+    for epoch in range(options.epochs):
+        for idx in batches(
+            epoch_order(len(records), seed=options.seed, epoch=epoch), options.batch_size
+        ):
+            if step >= total:
+                break
+            recs = [records[i] for i in idx]
+            pairs = [(load_image(r.before), load_image(r.after)) for r in recs]
+            convs = [_conversation(r, texts[r.pair_key]) for r in recs]
+            batch = processor.encode_pairs(
+                pairs, convs, add_generation_prompt=False, with_labels=True
+            )
+            if freeze_vgm:
+                batch.pop("vgm_before")
+                batch.pop("vgm_after")
+                batch["vgm_embeds"] = torch.stack([tokens[r.pair_key] for r in recs])
+            batch = batch.to(device)
+            with autocast(device):
+                loss = model(**batch).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            state.history.append({"step": step, "epoch": epoch, "loss": round(loss.item(), 4)})
+            bar.update(1)
+            bar.set_postfix(loss=round(loss.item(), 4))
+    bar.close()
+    model.eval()
+    if base:
+        model = merge_lora(model)
+    save_changevg(model, processor, out)
+    recipe = {
+        "train": str(train),
+        "vgm": str(vgm),
+        "base": str(base) if base else None,
+        "recipe": "lora" if base else "scratch",
+        "lora_rank": lora_rank if base else None,
+        "freeze_vgm": freeze_vgm,
+        "options": replace(options).to_dict(),
+        "records": len(records),
+        "steps": step,
+        "loss_first": state.history[0] if state.history else None,
+        "loss_last": state.history[-1] if state.history else None,
+    }
+    (out / "training.json").write_text(json.dumps(recipe, indent=2))
+    return out
