@@ -107,7 +107,7 @@ def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: floa
             sun_elevation=el,
             greenness=green,
             field_phase=rng.uniform(0.0, 0.6),
-            gains=tuple(float(gain * (1 + rng.normal(0, 0.025))) for _ in range(3)),
+            gains=tuple(float(gain * (1 + rng.normal(0, 0.012))) for _ in range(3)),
             haze=float(haze),
             haze_gradient=tuple(rng.uniform(-0.04, 0.04, 2).tolist()),
             blur_sigma=rng.uniform(0.45, 0.7),

@@ -417,7 +417,8 @@ def place_along(
             wc = c + t * (front - wl) / 2 * rng.choice([-1, 1]) + n * (depth + ww) / 2 * 0.98
             parts.append((wc[0], wc[1], ang, wl, ww))
         colour = look["colours"][int(rng.integers(len(look["colours"])))]
-        rgb = tuple(float(v * rng.uniform(0.95, 1.05)) for v in colour)
+        k = rng.uniform(0.93, 1.07)  # brightness varies; hue only a little (no tinted whites)
+        rgb = tuple(float(min(v * k * rng.uniform(0.985, 1.015), 0.95)) for v in colour)
         b = Building(
             next_id + len(placed),
             parts,

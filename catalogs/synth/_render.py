@@ -159,10 +159,10 @@ class Shared:
         self.field_idx, self.field_id = idx, fid
         self.field_tex = (
             1.0
-            + 0.07 * stripes
-            + 0.04 * small.ravel()[idx]
-            + 0.03 * gr.ravel()[idx]
-            + 0.07 * mid.ravel()[idx]
+            + 0.10 * stripes
+            + 0.08 * small.ravel()[idx]
+            + 0.05 * gr.ravel()[idx]
+            + 0.08 * mid.ravel()[idx]
         )
 
     def _trees(self, world: World, canvas: Canvas, fine: np.ndarray, gr: np.ndarray) -> None:

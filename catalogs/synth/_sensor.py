@@ -60,6 +60,20 @@ def sample(img: np.ndarray, row_off: float, col_off: float, shape: tuple[int, in
     return out
 
 
+def _highlight_knee(lin: np.ndarray, knee: float = 0.86) -> None:
+    """Roll off highlights like a camera: pixels whose brightest band exceeds ``knee`` are scaled
+    (all bands alike, so white roofs stay neutral instead of clipping to a colour cast)."""
+    top = lin.max(axis=0).ravel()
+    idx = np.flatnonzero(top > knee)
+    if not idx.size:
+        return
+    m = top[idx]
+    scale = (knee + (1.0 - knee) * np.tanh((m - knee) / (1.0 - knee))) / m
+    flat = lin.reshape(lin.shape[0], -1)
+    for b in range(lin.shape[0]):
+        flat[b, idx] *= scale
+
+
 def expose(img: np.ndarray, look: Look, rng: np.random.Generator, dtype: str) -> np.ndarray:
     """Optics blur, illumination and haze, sensor noise and quantisation of one scene."""
     bands, h, w = img.shape
@@ -68,16 +82,19 @@ def expose(img: np.ndarray, look: Look, rng: np.random.Generator, dtype: str) ->
     haze = np.float32(look.haze) + np.float32(look.haze_gradient[0]) * xx
     haze = haze + np.float32(look.haze_gradient[1]) * yy
     noise_scale = np.float32(look.noise_dn / 255.0 / 0.577)
-    out = np.empty((bands, h, w), np.uint8 if dtype == "uint8" else np.uint16)
-    band = np.empty((h, w), np.float32)
+    lin = np.empty((bands, h, w), np.float32)
     tmp = np.empty((h, w), np.float32)
     for b in range(bands):
+        band = lin[b]
         ndimage.gaussian_filter(img[b], look.blur_sigma, output=band, mode="nearest", truncate=3.0)
         band *= np.float32(look.gains[b])
-        # haze: band += haze * (HAZE - band)
-        np.subtract(np.float32(HAZE_RGB[b]), band, out=tmp)
+        np.subtract(np.float32(HAZE_RGB[b]), band, out=tmp)  # haze: band += haze * (HAZE - band)
         tmp *= haze
         band += tmp
+    _highlight_knee(lin)
+    out = np.empty((bands, h, w), np.uint8 if dtype == "uint8" else np.uint16)
+    for b in range(bands):
+        band = lin[b]
         grain((h, w), rng, out=tmp)
         tmp *= noise_scale
         band += tmp

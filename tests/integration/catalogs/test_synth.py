@@ -364,7 +364,7 @@ def test_two_km_region_generates_in_reasonable_time(tmp_path):
     big = synthesize_region(tmp_path / "big", size_km=2.0, seed=0)
     cpu = time.process_time() - t0
     with rasterio.open(big.before_paths[0]) as src:
-        assert src.shape == (4000, 4000) and src.overviews(1) == [2, 4]
+        assert src.shape == (4000, 4000) and src.overviews(1) == [2, 4, 8]
     truth = load_truth(big.truth_path)
     assert (truth["class"] == "building").sum() > 20
     meta = json.loads((big.root / "truth.json").read_text())

@@ -127,4 +127,4 @@ def test_expose_quantises_without_zeros(dtype, top):
     out = expose(img, LOOK, np.random.default_rng(0), dtype)
     assert out.dtype == np.dtype(dtype)
     assert out.min() >= 1 and out.max() <= top
-    assert (out[:, :, -8:] == top).mean() > 0.5
+    assert (out[:, :, -8:] >= 0.97 * top).mean() > 0.5  # highlights roll off towards the top
