@@ -33,6 +33,7 @@ from changevg._metrics_caption import (
     rouge_l,
 )
 from changevg._ptb import ptb_tokenize
+from changevg.result import GRID_CELLS
 
 __all__ = [
     "CAPTION_METRICS",
@@ -48,12 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The 3x3 localisation grid, in ChangeIMTI's wording; "No change" is the empty set.
-GRID_CELLS: tuple[str, ...] = (
-    "top left corner", "top", "top right corner",
-    "left", "center", "right",
-    "lower left corner", "lower", "lower right corner",
-)  # fmt: skip
 #: Object classes that are counted.
 COUNT_CLASSES: tuple[str, ...] = ("building", "road")
 #: Keys of :func:`caption_scores`, in the order papers print them.

@@ -150,8 +150,8 @@ class VisionGuidedModule(nn.Module):
         self.config = config
         self.vocab = vocab
         dim = config.embed_dim
-        self.register_buffer("pixel_mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), False)
+        # no (non-persistent) buffers for the normalisation constants: transformers builds
+        # models on the meta device and leaves such buffers uninitialised when it loads them
         self.encoder = SegformerModel(_segformer_config(config))
         self.token_proj = nn.Sequential(nn.Linear(config.hidden_sizes[-1], dim), nn.LayerNorm(dim))
         self.time_embed = nn.Parameter(torch.randn(2, dim) * 0.02)
@@ -190,7 +190,9 @@ class VisionGuidedModule(nn.Module):
             )
         ref = self.time_embed  # inputs follow the model's device and dtype
         x = torch.cat([before, after], dim=0).to(device=ref.device, dtype=ref.dtype)
-        x = (x - self.pixel_mean) / self.pixel_std
+        mean = torch.tensor(_IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(_IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        x = (x - mean) / std
         feats = []
         for stage in self.encoder.stages:  # Siamese: both dates in one batch
             x = stage(x)

@@ -1,0 +1,161 @@
+"""``ChangeVG``: the whole model (VGM + VLM + processor) behind one small API.
+
+>>> model = ChangeVG.load()                       # the shipped default (synthetic-trained)
+>>> results = model.predict_batch([(before, after), ...])   # list[ChangeResult]
+>>> model.ask(before, after, "How many new buildings are there?")
+
+Images are ``(3, H, W)`` or ``(H, W, 3)`` uint8 arrays, PIL images or file paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from changevg.result import ChangeResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default"
+"""The shipped default: a small ChangeVG trained here on synthetic regions (see its README)."""
+
+Pair = tuple[Any, Any]
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class ChangeVG:
+    """A loaded ChangeVG model ready for batched inference and dialogue."""
+
+    def __init__(self, model: torch.nn.Module, processor: Any, *, name: str = "changevg") -> None:
+        self.model = model.eval()
+        self.processor = processor
+        self.name = name
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        base: str | Path | None = None,
+        adapter: str | Path | None = None,
+        vgm: str | Path | None = None,
+        device: str | torch.device = "auto",
+    ) -> ChangeVG:
+        """Load from local folders only (no hub): a ChangeVG folder, or base + adapter + VGM.
+
+        Args:
+            path: A ChangeVG model folder; default: the shipped model when no ``base`` is given.
+            base: A Qwen2.5-VL-Instruct folder (real weights you brought).
+            adapter: A LoRA adapter folder trained on ``base``.
+            vgm: A VGM folder (``changevg train vgm``) to attach to ``base``.
+            device: ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda"``; bf16 on CUDA.
+
+        Raises:
+            FileNotFoundError: a folder or one of its files is missing (named).
+        """
+        from changevg.vlm.io import load_changevg
+
+        if path is None and base is None:
+            path = DEFAULT_MODEL
+        for name, folder in (("model", path), ("base", base), ("adapter", adapter), ("vgm", vgm)):
+            if folder is not None and not Path(folder).is_dir():
+                raise FileNotFoundError(f"{name} folder {folder} does not exist")
+        dev = _resolve_device(device)
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+        model, processor = load_changevg(
+            path, base=base, adapter=adapter, vgm=vgm, dtype=dtype, device=dev
+        )
+        return cls(model, processor, name=str(path or base))
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def vgm(self) -> torch.nn.Module:
+        return self.model.vgm
+
+    @torch.inference_mode()
+    def screen(self, pairs: Sequence[Pair], *, batch_size: int = 32) -> list[Any]:
+        """The VGM alone on every pair (cheap): descriptions with change score, mask, objects."""
+        from changevg.vlm.answer import describe_pairs
+
+        out: list[Any] = []
+        for i in range(0, len(pairs), batch_size):
+            out += describe_pairs(self.model, self.processor, list(pairs[i : i + batch_size]))
+        return out
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        pairs: Sequence[Pair],
+        *,
+        tasks: Iterable[str] | None = None,
+        batch_size: int = 16,
+        descriptions: Sequence[Any] | None = None,
+    ) -> list[ChangeResult]:
+        """Every task on every pair, in padding-aware batches.
+
+        Pairs are sorted by the length of their VGM hint before batching, so a batch's prompts
+        have similar lengths and little left padding; results come back in input order.
+
+        Args:
+            pairs: ``(before, after)`` images.
+            tasks: ChangeIMTI tasks to ask (default: all).
+            batch_size: Pairs per ``generate`` call.
+            descriptions: VGM outputs from :meth:`screen`, to avoid running the VGM twice.
+        """
+        from changevg.vlm.answer import analyse_pairs
+        from changevg.vlm.prompts import TASKS, format_vgm_text
+
+        tasks = tuple(tasks or TASKS)
+        descs = list(descriptions) if descriptions is not None else self.screen(pairs)
+        lengths = [len(format_vgm_text(d.caption, d.counts, d.cells)) for d in descs]
+        order = np.argsort(lengths, kind="stable")
+        results: list[ChangeResult | None] = [None] * len(pairs)
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size].tolist()
+            batch = analyse_pairs(
+                self.model,
+                self.processor,
+                [pairs[j] for j in idx],
+                tasks=tasks,
+                vgm=[descs[j] for j in idx],
+            )
+            for j, result in zip(idx, batch, strict=True):
+                results[j] = result
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def ask(
+        self, before: Any, after: Any, question: str, *, history: Sequence[tuple[str, str]] = ()
+    ) -> str:
+        """Answer one question about one pair; ``history`` holds earlier (question, answer)s."""
+        from changevg.vlm.answer import ask
+
+        desc = self.screen([(before, after)])
+        return ask(
+            self.model,
+            self.processor,
+            [(before, after)],
+            question,
+            vgm=desc,
+            history=[list(history)],
+        )[0]
+
+
+def predict_batch(
+    pairs: Sequence[Pair], *, model: ChangeVG | None = None, **kwargs: Any
+) -> list[ChangeResult]:
+    """:meth:`ChangeVG.predict_batch` with the default model unless ``model`` is given."""
+    return (model or ChangeVG.load()).predict_batch(pairs, **kwargs)
