@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.warp import Resampling, reproject
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,11 @@ def _read(path: Path) -> tuple[np.ndarray, rasterio.profiles.Profile]:
     if not path.exists():
         raise ImagePairError(f"{path}: no such file")
     try:
-        with rasterio.open(path) as src:
-            data = src.read()
-            profile = src.profile
+        with warnings.catch_warnings():  # plain PNG/JPEG have no georeferencing: expected
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                data = src.read()
+                profile = src.profile
     except RasterioIOError as exc:
         raise ImagePairError(
             f"{path} is not an image GDAL can read (PNG, JPEG, GeoTIFF): {exc}"

@@ -17,6 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalogs.errors import CatalogError, InputError
+from flows._model_cli import (
+    add_model_args,
+    add_train_args,
+    cmd_ask,
+    cmd_eval,
+    cmd_predict,
+    cmd_train_vgm,
+    cmd_train_vlm,
+)
 from tiling.errors import TilingError
 
 log = logging.getLogger("changevg")
@@ -163,47 +172,6 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_options(args: argparse.Namespace, **defaults):
-    from changevg.train import TrainOptions
-
-    given = {
-        k: getattr(args, k)
-        for k in ("epochs", "batch_size", "lr", "seed", "device", "max_steps", "threads")
-    }
-    return TrainOptions(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
-
-
-def cmd_train_vgm(args: argparse.Namespace) -> int:
-    from changevg.train import train_vgm
-
-    out = train_vgm(
-        args.data,
-        out=args.out,
-        images_root=args.images,
-        val=args.val,
-        config=args.config_preset,
-        options=_train_options(args),
-        resume=not args.restart,
-    )
-    print(f"VGM written to {out}")
-    return 0
-
-
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="training set (ChangeIMTI JSON)")
-    p.add_argument("--val", help="validation set (ChangeIMTI JSON)")
-    p.add_argument("--images", help="folder the image paths are relative to (default: JSON's)")
-    p.add_argument("--out", required=True, type=Path, help="output model folder")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="changevg", description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="settings TOML file (default: $CHANGEVG_CONFIG)")
@@ -239,9 +207,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the model")
     tsub = p.add_subparsers(dest="train_command", required=True)
     t = tsub.add_parser("vgm", help="train the vision-guided module")
-    _add_train_args(t)
+    add_train_args(t)
     t.add_argument("--config-preset", default="tiny", choices=["tiny", "mit-b0", "mit-b1"])
     t.set_defaults(func=cmd_train_vgm)
+
+    t = tsub.add_parser("vlm", help="instruction-tune the VLM (LoRA on --base, or from scratch)")
+    add_train_args(t)
+    t.add_argument("--vgm", required=True, help="trained VGM folder")
+    t.add_argument("--base", help="local Qwen2.5-VL-Instruct folder: train LoRA on it")
+    t.add_argument("--lora-rank", type=int, default=8)
+    t.add_argument("--train-vgm", action="store_true", help="also update the VGM's weights")
+    t.set_defaults(func=cmd_train_vlm)
+
+    p = sub.add_parser("eval", help="score a model on a ChangeIMTI dataset")
+    p.add_argument("--data", required=True, help="ChangeIMTI JSON with labels")
+    p.add_argument("--images", help="folder the image paths are relative to")
+    p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
+    add_model_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="what changed between two images (ChangeResult)")
+    p.add_argument("--before", required=True, type=Path)
+    p.add_argument("--after", required=True, type=Path)
+    p.add_argument("--json", action="store_true", help="print the ChangeResult as JSON")
+    add_model_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("ask", help="ask about two images; no question opens a conversation")
+    p.add_argument("--before", required=True, type=Path)
+    p.add_argument("--after", required=True, type=Path)
+    p.add_argument("question", nargs="?", help="the question (omit for a conversation)")
+    add_model_args(p)
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("catalog", help="catalog tools")
     csub = p.add_subparsers(dest="catalog_command", required=True)
@@ -292,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    logging.getLogger("rasterio").setLevel(logging.WARNING)  # GDAL chatter on expected errors
     try:
         return args.func(args)
     except KeyboardInterrupt:

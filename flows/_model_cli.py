@@ -1,0 +1,161 @@
+"""The model commands of the ``changevg`` CLI: train, eval, predict, ask."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from catalogs.errors import InputError
+
+
+def _train_options(args: argparse.Namespace, **defaults):
+    from changevg.train import TrainOptions
+
+    given = {
+        k: getattr(args, k)
+        for k in ("epochs", "batch_size", "lr", "seed", "device", "max_steps", "threads")
+    }
+    return TrainOptions(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
+
+
+def cmd_train_vgm(args: argparse.Namespace) -> int:
+    from changevg.train import train_vgm
+
+    out = train_vgm(
+        args.data,
+        out=args.out,
+        images_root=args.images,
+        val=args.val,
+        config=args.config_preset,
+        options=_train_options(args),
+        resume=not args.restart,
+    )
+    print(f"VGM written to {out}")
+    return 0
+
+
+def cmd_train_vlm(args: argparse.Namespace) -> int:
+    from changevg.train.vlm import SCRATCH_DEFAULTS, VLM_DEFAULTS, train_vlm
+
+    defaults = (VLM_DEFAULTS if args.base else SCRATCH_DEFAULTS).to_dict()
+    out = train_vlm(
+        args.data,
+        out=args.out,
+        vgm=args.vgm,
+        images_root=args.images,
+        base=args.base,
+        freeze_vgm=not args.train_vgm,
+        lora_rank=args.lora_rank,
+        options=_train_options(args, **defaults),
+    )
+    print(f"ChangeVG model written to {out}")
+    return 0
+
+
+def _load_model(args: argparse.Namespace):
+    from changevg.model import ChangeVG
+
+    return ChangeVG.load(
+        args.model, base=args.base, adapter=args.adapter, vgm=args.vgm, device=args.device
+    )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from changevg.evaluation import evaluate_model, write_metrics
+
+    metrics = evaluate_model(
+        _load_model(args),
+        args.data,
+        images_root=args.images,
+        batch_size=args.batch_size,
+        limit=args.limit,
+    )
+    write_metrics(metrics, args.out)
+    cap, cls, loc = metrics["caption"], metrics["classification"], metrics["localization"]
+    cnt = metrics["counting"]
+    print(f"pairs: {metrics['n']}  unparsed: {metrics['unparsed']}")
+    print(f"caption S*m {cap['S*m']}  BLEU-4 {cap['BLEU-4']}  CIDEr-D {cap['CIDEr-D']}")
+    print(f"yes/no F1 {cls['f1']}  accuracy {cls['accuracy']}")
+    print(f"count MAE building {cnt['building']['mae']}  road {cnt['road']['mae']}")
+    print(f"grid-cell F1 {loc['f1']}")
+    print(f"metrics written to {args.out}")
+    return 0
+
+
+def _read_pair(args: argparse.Namespace):
+    from changevg.imageio import ImagePairError, read_pair
+
+    try:
+        return read_pair(args.before, args.after)
+    except ImagePairError as exc:
+        raise InputError(str(exc)) from None
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    before, after = _read_pair(args)
+    (result,) = _load_model(args).predict_batch([(before, after)])
+    doc = result.to_dict()
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"changed: {result.changed} (score {result.change_score:.2f})")
+        print(f"caption: {result.caption}")
+        print(f"new buildings: {result.counts['building']}  new roads: {result.counts['road']}")
+        print(f"where: {', '.join(result.locations) or 'No change'}")
+        if result.unparsed:
+            print(f"unparsed answers (raw kept in --json): {', '.join(result.unparsed)}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from changevg.vlm.prompts import classify_question
+
+    before, after = _read_pair(args)
+    model = _load_model(args)
+    if args.question:
+        answer = model.ask(before, after, args.question)
+        if classify_question(args.question) is None:
+            print(
+                "(free-text question: not one of the trained tasks, answer unchecked)",
+                file=sys.stderr,
+            )
+        print(answer)
+        return 0
+    history: list[tuple[str, str]] = []
+    print("Ask about the pair; an empty line or Ctrl-D ends the conversation.")
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        answer = model.ask(before, after, question, history=history)
+        history.append((question, answer))
+        print(f"changevg> {answer}")
+    return 0
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="ChangeVG model folder (default: the shipped model)")
+    p.add_argument("--base", help="Qwen2.5-VL-Instruct folder (with --adapter and --vgm)")
+    p.add_argument("--adapter", help="LoRA adapter folder for --base")
+    p.add_argument("--vgm", help="VGM folder for --base")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="training set (ChangeIMTI JSON)")
+    p.add_argument("--val", help="validation set (ChangeIMTI JSON)")
+    p.add_argument("--images", help="folder the image paths are relative to (default: JSON's)")
+    p.add_argument("--out", required=True, type=Path, help="output model folder")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
