@@ -211,8 +211,11 @@ def synthesize_region(
             shape, tr, offs = (n, n), before_tr, (-r_min, -c_min)
         else:
             shape, tr, offs = a_shape, after_tr, (ar - dy - r_min, ac - dx - c_min)
-        data = expose(sample(img, offs[0], offs[1], shape), look, rng_noise, dtype)
-        del img
+            shared = None  # the last render is done: free the shared layers early
+        grid = sample(img, offs[0], offs[1], shape)
+        img = None  # a copy for the after scene; the before crop keeps the canvas alive itself
+        data = expose(grid, look, rng_noise, dtype)
+        del grid
         for r, c, rows, cols in split_windows(shape, split, SPLIT_OVERLAP_PX):
             suffix = f"_r{r}_c{c}" if split > 1 else ""
             path = root / f"{state}{suffix}.tif"

@@ -14,8 +14,9 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from ._buildings import neighbourhood, place_along
 from ._geom import Building, Road
-from ._layout import Occupancy, Zones, grow_road, neighbourhood, place_along
+from ._layout import Occupancy, Zones, grow_road
 
 EVENT_WEIGHTS = {
     "infill": 0.35,

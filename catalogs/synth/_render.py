@@ -8,22 +8,18 @@ a date only adds its objects, sun, shadows and season.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
-import shapely
-from affine import Affine
 from rasterio import features
 
-from ._geom import Building, dashed, facets, geojson, hvac_boxes, shadow
+from ._geom import geojson
 from ._noise import fbm, grain, resample, smoothstep_
+from ._scene import RES, Canvas, Look
+from ._surfaces import building_surfaces, road_surfaces, shadow_mask
 from ._world import World
 
-RES = 0.5
 SOIL_A = np.array([0.66, 0.59, 0.49], np.float32)
 SOIL_B = np.array([0.59, 0.56, 0.49], np.float32)
-SIDEWALK = (0.74, 0.73, 0.70)
-MARK = {"yellow": (0.80, 0.70, 0.32), "white": (0.86, 0.86, 0.84)}
 SHADOW_RGB = np.array([0.42, 0.45, 0.54], np.float32)
 CROPS = {  # (green-season colour, dry-season colour)
     "green": ((0.37, 0.45, 0.27), (0.61, 0.58, 0.43)),
@@ -31,48 +27,6 @@ CROPS = {  # (green-season colour, dry-season colour)
     "bare": ((0.52, 0.46, 0.39), (0.57, 0.50, 0.42)),
     "orchard": ((0.49, 0.47, 0.38), (0.56, 0.51, 0.42)),
 }
-
-
-@dataclass
-class Canvas:
-    """The common pixel grid both dates are rendered on (north-up, 0.5 m pixels)."""
-
-    x0: float  # west edge
-    y0: float  # north edge
-    shape: tuple[int, int]
-
-    @property
-    def transform(self) -> Affine:
-        """Geotransform of the canvas."""
-        return Affine(RES, 0.0, self.x0, 0.0, -RES, self.y0)
-
-
-@dataclass
-class Look:
-    """What one date looks like: sun, season and sensor/atmosphere parameters."""
-
-    sun_azimuth: float  # degrees clockwise from north
-    sun_elevation: float  # degrees
-    greenness: float  # 0 = dry season, 1 = lush
-    field_phase: float  # how far crops have moved towards harvest
-    gains: tuple[float, float, float]
-    haze: float
-    haze_gradient: tuple[float, float]
-    blur_sigma: float
-    noise_dn: float
-
-    @property
-    def sun(self) -> np.ndarray:
-        """Unit vector towards the sun (east, north, up)."""
-        az, el = math.radians(self.sun_azimuth), math.radians(self.sun_elevation)
-        return np.array([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
-
-    @property
-    def shadow_vec(self) -> tuple[float, float]:
-        """Ground shadow displacement (east, north) per metre of height."""
-        az, el = math.radians(self.sun_azimuth), math.radians(self.sun_elevation)
-        k = 1.0 / math.tan(el)
-        return -math.sin(az) * k, -math.cos(az) * k
 
 
 class Shared:
@@ -201,87 +155,6 @@ class Shared:
         self.tree_normal = np.stack([nx, ny, nz]).astype(np.float32)
 
 
-def _road_surfaces(world: World, state: str) -> list[tuple]:
-    out = []
-    order = sorted(world.roads, key=lambda r: (r.state == "existing", r.kind == "main", r.rid))
-    for r in order:
-        if r.state == "new" and state == "before":
-            continue
-        tone = r.tone
-        asphalt = (tone, tone, tone * 1.03)
-        if r.sidewalk > 0:
-            out.append((r.poly, SIDEWALK, 0.05))
-            inner = r.line.buffer(r.width / 2 - r.sidewalk, cap_style="flat", quad_segs=6)
-            if r.dead_end:
-                end = shapely.Point(r.line.coords[-1])
-                inner = inner.union(end.buffer(r.width * 0.95 - r.sidewalk, quad_segs=8))
-            out.append((inner, asphalt, 0.07))
-        else:
-            out.append((r.poly, asphalt, 0.07))
-        if r.marking:
-            m = np.array(MARK[r.marking]) * 0.75 + np.array(asphalt) * 0.25
-            centre = dashed(r.line, 3.0, 6.0) if r.marking == "white" else r.line
-            out.append((centre.buffer(0.35, cap_style="flat"), tuple(m), 0.05))
-            for off in (r.width / 2 - 1.0, -(r.width / 2 - 1.0)):
-                edge = r.line.offset_curve(off)
-                white = np.array(MARK["white"]) * 0.7 + np.array(asphalt) * 0.3
-                out.append((edge.buffer(0.3, cap_style="flat"), tuple(white), 0.05))
-    return out
-
-
-def _building_surfaces(world: World, state: str, look: Look, seed: int) -> list[tuple]:
-    out = []
-    s = look.sun
-    flat_shade = 0.35 + 0.65 * s[2]
-    for b in world.buildings:
-        if state == "before" and b.state == "new":
-            continue
-        if state == "after" and b.state == "demolished":
-            continue  # bare ground, drawn with the ground-level surfaces
-        rgb = np.array(b.rgb)
-        amp = 0.05 if b.roof == "flat" else 0.08
-        for poly, kind, down in facets(b):
-            if down is None:
-                k = {"parapet": 0.82, "ridge": 1.08}.get(kind, 1.0)
-            else:
-                n = (math.sin(b.pitch) * down[0], math.sin(b.pitch) * down[1], math.cos(b.pitch))
-                k = (0.35 + 0.65 * max(0.0, n[0] * s[0] + n[1] * s[1] + n[2] * s[2])) / flat_shade
-            out.append((poly, tuple(np.clip(rgb * k, 0, 1)), amp))
-        for hv in hvac_boxes(b, np.random.default_rng([seed, b.bid])):
-            out.append((hv, (0.86, 0.87, 0.87), 0.03))
-    return out
-
-
-def _shadow_mask(world: World, canvas: Canvas, state: str, look: Look) -> np.ndarray:
-    vec = look.shadow_vec
-    polys: list = []
-    for b in world.buildings:
-        if (state == "before" and b.state == "new") or (
-            state == "after" and b.state == "demolished"
-        ):
-            continue
-        polys += [geojson(p) for p in shadow(b, vec)]
-    t = world.trees
-    if t.x.size:  # crown shadow: ellipse stretched along the sun direction
-        el = math.radians(look.sun_elevation)
-        ang = np.linspace(0, 2 * np.pi, 14, endpoint=False)
-        ux, uy = np.cos(ang)[None, :], np.sin(ang)[None, :]
-        d = np.array(vec) / max(np.hypot(*vec), 1e-9)
-        along = (ux * d[0] + uy * d[1]) * (1.0 / math.sin(el) - 1.0)
-        hc = (t.h - t.r * 0.8)[:, None]
-        px = t.x[:, None] + vec[0] * hc + t.r[:, None] * (ux + along * d[0])
-        py = t.y[:, None] + vec[1] * hc + t.r[:, None] * (uy + along * d[1])
-        coords = np.stack([px, py], axis=-1)
-        coords = np.concatenate([coords, coords[:, :1]], axis=1)
-        polys += [{"type": "Polygon", "coordinates": [c]} for c in coords.tolist()]
-    if not polys:
-        return np.zeros(canvas.shape, bool)
-    mask = features.rasterize(
-        polys, out_shape=canvas.shape, transform=canvas.transform, dtype=np.uint8
-    )
-    return mask.view(bool)
-
-
 def render(
     world: World, canvas: Canvas, shared: Shared, state: str, look: Look, seed: int
 ) -> np.ndarray:
@@ -308,12 +181,12 @@ def render(
         for c in range(3):
             flat[c, shared.field_idx] = lut[c, shared.field_id] * shared.field_tex
     # Ground-level surfaces (roads, bare lots of demolished buildings) take shadows; roofs do not.
-    roads = _road_surfaces(world, state)
+    roads = road_surfaces(world, state)
     if state == "after":
         roads += [
             (b.footprint, b.bare_rgb, 0.12) for b in world.buildings if b.state == "demolished"
         ]
-    builds = _building_surfaces(world, state, look, seed)
+    builds = building_surfaces(world, state, look, seed)
     surfaces = roads + builds
     shapes = [(geojson(geom), i + 1) for i, (geom, _, _) in enumerate(surfaces)]
     lab = features.rasterize(shapes, out_shape=(h, w), transform=canvas.transform, dtype=np.int32)
@@ -324,7 +197,7 @@ def render(
     tex = shared.tex.ravel()
     idx = np.flatnonzero((labf > 0) & (labf < b0))
     _paint(flat, idx, labf[idx], lut, amp, tex)
-    shade = _shadow_mask(world, canvas, state, look).ravel() & (labf < b0)
+    shade = shadow_mask(world, canvas, state, look).ravel() & (labf < b0)
     sidx = np.flatnonzero(shade)
     for c in range(3):
         flat[c, sidx] *= SHADOW_RGB[c]
@@ -411,4 +284,4 @@ def _paint_trees(flat, shared: Shared, world: World, look: Look) -> None:
         flat[c, shared.tree_idx] = (base[c] + shift[c] * hue) * tint
 
 
-__all__ = ["Building", "Canvas", "Look", "Shared", "render"]
+__all__ = ["RES", "Canvas", "Look", "Shared", "render"]

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._noise import grain
-from ._render import Look
+from ._scene import Look
 
 HAZE_RGB = np.array([0.74, 0.77, 0.82], np.float32)
 REFLECTANCE_SCALE = 10000.0

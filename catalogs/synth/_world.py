@@ -12,20 +12,10 @@ from rasterio import features
 from scipy import ndimage
 from shapely.geometry import Polygon, box
 
+from ._buildings import neighbourhood, place_along, road_style
 from ._events import add_changes
-from ._geom import Building, Road, rect
-from ._layout import (
-    Field,
-    Occupancy,
-    Zones,
-    make_fields,
-    make_zones,
-    neighbourhood,
-    place_along,
-    road_network,
-    road_style,
-    smoothstep1,
-)
+from ._geom import Building, Road
+from ._layout import Field, Occupancy, Zones, make_fields, make_zones, road_network, smoothstep1
 
 PLACE_PROB = {"suburban": 0.92, "commercial": 0.75, "rural": 0.12}
 
@@ -245,4 +235,4 @@ def truth_records(world: World) -> list[dict]:
     return recs
 
 
-__all__ = ["Trees", "World", "build_world", "rect", "truth_records"]
+__all__ = ["Trees", "World", "build_world", "truth_records"]
