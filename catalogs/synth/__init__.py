@@ -86,7 +86,7 @@ def _check(size_km: float, split: int, dtype: str, epsg: int, misreg) -> CRS:
 def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: float):
     """Per-date appearance and acquisition time (UTC ISO string)."""
     g0 = rng.uniform(0.15, 0.85)
-    g1 = float(np.clip(g0 + rng.choice([-1, 1]) * rng.uniform(0.25, 0.5), 0.0, 1.0))
+    g1 = float(np.clip(g0 + rng.choice([-1, 1]) * rng.uniform(0.15, 0.35), 0.0, 1.0))
     # Surveys fly at a similar sun: the after sun is the before sun give or take a few degrees
     # (shadows move a little, not enough to fool co-registration); the after time is the hour
     # whose sun azimuth matches on that date.
@@ -101,7 +101,7 @@ def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: floa
     for date, green, haze, (az, el, hour) in zip(
         dates, (g0, g1), (rng.uniform(0, 0.07), rng.uniform(0.02, 0.14)), suns, strict=True
     ):
-        gain = rng.uniform(0.93, 1.07)
+        gain = rng.uniform(0.95, 1.05)
         look = Look(
             sun_azimuth=az,
             sun_elevation=el,
