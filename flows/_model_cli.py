@@ -63,8 +63,10 @@ def _load_model(args: argparse.Namespace):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from changevg.data import read_changeimti
     from changevg.evaluation import evaluate_model, write_metrics
 
+    read_changeimti(args.data, images_root=args.images)  # bad data fails before the model loads
     metrics = evaluate_model(
         _load_model(args),
         args.data,
@@ -75,7 +77,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     write_metrics(metrics, args.out)
     cap, cls, loc = metrics["caption"], metrics["classification"], metrics["localization"]
     cnt = metrics["counting"]
-    print(f"pairs: {metrics['n']}  unparsed: {metrics['unparsed']}")
+    print(f"pairs: {metrics['n']['pairs']}  unparsed answers: {metrics['unparsed']}")
     print(f"caption S*m {cap['S*m']}  BLEU-4 {cap['BLEU-4']}  CIDEr-D {cap['CIDEr-D']}")
     print(f"yes/no F1 {cls['f1']}  accuracy {cls['accuracy']}")
     print(f"count MAE building {cnt['building']['mae']}  road {cnt['road']['mae']}")

@@ -54,3 +54,30 @@ def small_pair(small_region, small_server):
         before=BEFORE,
         after=AFTER,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """A ChangeIMTI set from three 0.6 km synthetic regions (train/val/test by region)."""
+    from flows.dataset import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("dataset"), regions=3, seed=7, size_km=0.6)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_dataset, tmp_path_factory):
+    """A VGM and a ChangeVG model trained for a few steps on ``tiny_dataset`` (not useful
+    models: they exercise the training, saving and loading paths)."""
+    import torch
+
+    from changevg.train import TrainOptions, train_vgm
+    from changevg.train.vlm import train_vlm
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("models")
+    options = TrainOptions(epochs=1, batch_size=4, max_steps=2, checkpoint_every=1)
+    vgm = train_vgm(tiny_dataset.files["train"], out=root / "vgm", options=options, progress=False)
+    vlm = train_vlm(
+        tiny_dataset.files["train"], out=root / "changevg", vgm=vgm, options=options, progress=False
+    )
+    return vgm, vlm

@@ -72,8 +72,9 @@ def autocast(device: torch.device):
 
 
 def cosine_schedule(
-    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup: float, *, done: int = 0
 ) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up then cosine decay; ``done`` steps already taken (resume)."""
     warm = max(1, int(total_steps * warmup))
 
     def factor(step: int) -> float:
@@ -82,6 +83,8 @@ def cosine_schedule(
         progress = (step - warm) / max(1, total_steps - warm)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
+    if done:  # the restored optimizer carries each group's initial_lr
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor, last_epoch=done - 1)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 

@@ -134,10 +134,8 @@ def train_vgm(
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=options.lr, weight_decay=options.weight_decay
         )
-        scheduler = cosine_schedule(optimizer, total, options.warmup)
         state = load_checkpoint(ckpt, optimizer)
-        for _ in range(state.step):
-            scheduler.step()
+        scheduler = cosine_schedule(optimizer, total, options.warmup, done=state.step)
         log.info("resuming from %s at step %d of %d", ckpt, state.step, total)
     model.train()
     bar = tqdm(

@@ -23,8 +23,7 @@ def test_grid_snaps_to_anchor_and_pads_to_whole_tiles():
 
 
 def test_tiles_with_overlap_share_pixels_and_cover_the_grid():
-    grid = make_grid(box(0, 0, 100, 100), crs="EPSG:32611", resolution=1.0, tile_size=32,
-                     overlap=8)
+    grid = make_grid(box(0, 0, 100, 100), crs="EPSG:32611", resolution=1.0, tile_size=32, overlap=8)
     assert grid.stride == 24
     tiles = list(grid)
     assert tiles[1].x_off - tiles[0].x_off == 24

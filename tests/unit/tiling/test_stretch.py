@@ -15,14 +15,16 @@ def test_none_stretch_keeps_uint8_and_zeroes_nodata():
 
 
 def test_percentile_stretch_maps_low_high_to_1_255():
-    s = Stretch(method="percentile-linear", low=(100.0,) * 3, high=(1100.0,) * 3,
-                source_dtype="uint16")
+    s = Stretch(
+        method="percentile-linear", low=(100.0,) * 3, high=(1100.0,) * 3, source_dtype="uint16"
+    )
     data = np.array([50, 100, 600, 1100, 5000], dtype="uint16").reshape(1, 1, 5).repeat(3, 0)
     out = s.apply(data, np.zeros((1, 5), bool))
     assert out[0, 0].tolist() == [1, 1, 128, 255, 255]
 
 
 def test_stretch_round_trips_through_dict():
-    s = Stretch(method="percentile-linear", low=(1.0, 2.0, 3.0), high=(4.0, 5.0, 6.0),
-                source_dtype="uint16")
+    s = Stretch(
+        method="percentile-linear", low=(1.0, 2.0, 3.0), high=(4.0, 5.0, 6.0), source_dtype="uint16"
+    )
     assert Stretch.from_dict(s.to_dict()) == s
