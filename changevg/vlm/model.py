@@ -73,7 +73,6 @@ def _jsonable(obj: Any) -> Any:
 
 def _build_changevg_vgm(spec: Mapping[str, Any]) -> nn.Module:
     from changevg import vgm as vgm_mod  # written separately; imported only when needed
-
     from changevg.vocab import CaptionVocab
 
     config = vgm_mod.VGMConfig.from_dict(spec["config"])
