@@ -6,12 +6,27 @@ where some buildings and roads are new or demolished between the dates, plus the
 those changes (``truth.parquet``, ``truth.json``). Nuisances that are not change (season,
 illumination, haze, noise, a sub-pixel to 1.5 px misregistration and a different grid for the
 after scene) are there on purpose: the tiling and model stages are tested against them.
+
+What consumers rely on:
+
+- COGs: 3 bands red, green, blue; nodata 0 and no 0 inside the scene; uint8 display counts 1..255,
+  or uint16 surface reflectance x 10000 (1..10000, ``raster:bands`` scale 1e-4). 0.5 m, UTM.
+- The before grid is the reference. ``truth.json`` holds both grids: ``before.transform``,
+  ``after.transform`` (as written in the COG), ``after.nominal_transform`` and
+  ``after.true_transform`` (the one that places the after content correctly; use it to rasterize
+  truth on the after grid), plus ``misregistration`` {dx_px, dy_px, in_metadata, residual_px}:
+  after content appears moved by residual_px (+x east, +y south, before-grid pixels) when placed
+  with its written transform, so shifting it by -residual_px aligns it.
+- ``truth.parquet``: changed objects only (object_id, class building|road, change
+  new|demolished, area_m2, geometry in the scene CRS). :func:`rasterize_truth` turns them into
+  the 0/1/2 (background/road/building) mask, pixel-exact on the before grid.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -165,6 +180,9 @@ def synthesize_region(
     name = region_name or f"synth-{seed}"
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
+    for old in [*root.glob("before*.tif"), *root.glob("after*.tif")]:  # e.g. another split
+        if re.fullmatch(r"(before|after)(_r\d+_c\d+)?\.tif", old.name):
+            old.unlink()
     rng_grid, rng_world, rng_shared, rng_look, rng_mis, rng_b, rng_a = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)
     )
@@ -301,6 +319,11 @@ def rasterize_truth(
 
     Pixels whose centre lies inside a polygon are set, the same rule the renderer draws with, so on
     the before grid the mask matches the pixels exactly (buildings win where classes touch).
+
+    Args:
+        truth: Rows of ``truth.parquet`` (any subset), in the grid's CRS.
+        transform: Geotransform of the grid (for the after scene use ``after.true_transform``).
+        shape: (rows, cols) of the grid.
     """
     mask = np.zeros(shape, np.uint8)
     for cls, value in (("road", 1), ("building", 2)):

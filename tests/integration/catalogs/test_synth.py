@@ -341,6 +341,23 @@ def test_quicklook_writes_a_small_png(region, tmp_path):
         assert img.size == (200, 200) and img.mode == "RGB"
 
 
+def test_rerun_in_the_same_folder_replaces_old_scenes(tmp_path):
+    synthesize_region(tmp_path, size_km=0.2, seed=1, split=2)
+    one = synthesize_region(tmp_path, size_km=0.2, seed=1)
+    tifs = sorted(p.name for p in tmp_path.glob("*.tif"))
+    assert tifs == ["after.tif", "before.tif"] and len(_features(one.items_path)) == 2
+
+
+def test_tiny_region_without_changes_still_writes_valid_truth(tmp_path):
+    tiny = synthesize_region(tmp_path, size_km=0.05, seed=1, region_name="tiny")
+    truth = load_truth(tiny.truth_path)
+    assert list(truth.columns) == ["object_id", "class", "change", "area_m2", "geometry"]
+    with rasterio.open(tiny.before_paths[0]) as src:
+        mask = rasterize_truth(truth, transform=src.transform, shape=src.shape)
+    assert mask.shape == (100, 100) and mask.max() <= 2
+    assert [f["id"] for f in _features(tiny.items_path)] == ["tiny-before", "tiny-after"]
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
