@@ -6,6 +6,7 @@ stops after the Zarr tile store and says so.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ def run_demo(
         log.info("serving it as a STAC API at %s", server.url)
         pair = search_pairs(
             server.url,
-            collection=region.collection_id,
+            collection=json.loads(region.collection_path.read_text())["id"],
             aoi=region.bbox_lonlat,
             before=BEFORE_WINDOW,
             after=AFTER_WINDOW,
