@@ -18,12 +18,12 @@ from ._buildings import neighbourhood, place_along
 from ._geom import Building, Road
 from ._layout import Occupancy, Zones, grow_road
 
-EVENT_WEIGHTS = {
-    "infill": 0.35,
-    "subdivision": 0.22,
-    "demolition": 0.25,
+EVENT_WEIGHTS = {  # construction dominates, as in LEVIR-CC
+    "infill": 0.4,
+    "subdivision": 0.28,
+    "demolition": 0.12,
     "road": 0.1,
-    "large": 0.08,
+    "large": 0.1,
 }
 BARE = [
     (0.74, 0.68, 0.58),
@@ -64,36 +64,57 @@ class _Ctx:
 
 
 def _new_road(ctx: _Ctx) -> Road | None:
+    """A new local road branching off an existing one into free land (or None)."""
     got = ctx.pick_road()
     if got is None:
         return None
     parent, idx, tan = got
-    k = int(ctx.rng.choice(idx))
     pts, _ = parent.samples(1.0)
-    side = ctx.rng.choice([-1.0, 1.0])
-    nrm = np.array([-tan[k, 1], tan[k, 0]]) * side
-    head = math.atan2(nrm[1], nrm[0]) + ctx.rng.normal(0, 0.15)
+    rng = ctx.rng
+    for _ in range(12):  # find a branch point with free land beside the road
+        k = int(rng.choice(idx))
+        side = rng.choice([-1.0, 1.0])
+        nrm = np.array([-tan[k, 1], tan[k, 0]]) * side
+        probe = shapely.LineString([pts[k] + nrm * (parent.width / 2), pts[k] + nrm * 40.0])
+        if ctx.occ_solid.free(probe, 8.0):
+            break
+    else:
+        return None
+    head = math.atan2(nrm[1], nrm[0]) + rng.normal(0, 0.15)
     line, dead = grow_road(
-        pts[k], head, ctx.rng.uniform(100, 320), [r.line for r in ctx.roads], ctx.inner, ctx.rng
+        pts[k], head, rng.uniform(100, 320), [r.line for r in ctx.roads], ctx.inner, rng
     )
-    if line is None or line.length < 60:
+    if line is None:
         return None
     urb = float(ctx.zones.sample("urban", *line.interpolate(0.5, normalized=True).xy)[0])
     walk = 1.5 if urb > 0.4 else 0.0
-    road = Road(
-        len(ctx.roads),
-        line,
-        ctx.rng.uniform(6.5, 8.0) + 2 * walk,
-        "local",
-        "new",
-        ctx.rng.uniform(0.27, 0.35),
-        walk,
-        None,
-        dead,
-    )
-    if not ctx.occ_solid.free(road.poly, 3.0):
-        return None
-    return road
+    width = rng.uniform(6.5, 8.0) + 2 * walk
+    tone = rng.uniform(0.27, 0.35)
+    # Stop before the first building or field in the way (the road then ends in a turning circle).
+    coords = np.asarray(line.coords)
+    for i in range(1, len(coords)):
+        seg = shapely.LineString(coords[i - 1 : i + 1])
+        if not ctx.occ_solid.free(seg, width / 2 + 3.0):
+            coords, dead = coords[:i], True
+            break
+    while len(coords) >= 2:
+        road = Road(
+            len(ctx.roads),
+            shapely.LineString(coords),
+            width,
+            "local",
+            "new",
+            tone,
+            walk,
+            None,
+            dead,
+        )
+        if road.line.length < 60:
+            return None
+        if ctx.occ_solid.free(road.poly, 3.0):
+            return road
+        coords, dead = coords[:-1], True  # the turning circle collides: shorten a little
+    return None
 
 
 def _commit_road(ctx: _Ctx, road: Road) -> None:
@@ -161,15 +182,23 @@ def _event(ctx: _Ctx, kind: str) -> list | None:
         got = ctx.pick_road(("local", "main") if kind == "infill" else ("main", "local"))
         if got is None:
             return None
-        road, idx, _ = got
-        k = float(rng.choice(idx))
+        road, idx, tan = got
+        pts, _ = road.samples(1.0)
         if kind == "infill":
             style = "commercial" if road.kind == "main" and rng.random() < 0.3 else "suburban"
             length, n_min = rng.uniform(50, 160), 2
         else:
             style, length, n_min = "commercial", 45.0, 1
-        side = (float(rng.choice([-1.0, 1.0])),)
-        placed = _houses_along(ctx, road, [], style, n_min, (k, k + length), side)
+        for _ in range(10):  # start where a first lot beside the road is empty
+            k = int(rng.choice(idx))
+            side = float(rng.choice([-1.0, 1.0]))
+            nrm = np.array([-tan[k, 1], tan[k, 0]]) * side
+            lot = shapely.Point(pts[k] + nrm * (road.width / 2 + 14.0)).buffer(9.0)
+            if ctx.occ_solid.free(lot) and ctx.occ_roads.free(lot):
+                break
+        else:
+            return None
+        placed = _houses_along(ctx, road, [], style, n_min, (k - 5.0, k + length), (side,))
         if not placed:
             return None
         _commit_buildings(ctx, placed)
