@@ -78,9 +78,11 @@ def _parse_date(value: str, label: str) -> dt.date:
         raise InputError(f"{label}={value!r} is not an ISO date (YYYY-MM-DD)") from exc
 
 
-def _check(size_km: float, split: int, dtype: str, epsg: int, misreg) -> CRS:
-    if not (0.05 <= size_km <= 10.0):
-        raise InputError(f"size_km={size_km!r}: use 0.05 to 10 km")
+def _check(size_km: float, seed: int, split: int, dtype: str, epsg: int, misreg) -> CRS:
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"seed={seed!r}: use a non-negative integer")
+    if not (0.05 <= size_km <= 5.0):  # memory grows ~0.35 GB per km2
+        raise InputError(f"size_km={size_km!r}: use 0.05 to 5 km (tile larger areas)")
     if not isinstance(split, int) or not 1 <= split <= 8:
         raise InputError(f"split={split!r}: use an integer from 1 to 8")
     if dtype not in ("uint8", "uint16"):
@@ -119,7 +121,7 @@ def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: floa
         gain = rng.uniform(0.95, 1.05)
         look = Look(
             sun_azimuth=az,
-            sun_elevation=el,
+            sun_elevation=max(el, 15.0),  # winter / high latitude: keep shadows finite
             greenness=green,
             field_phase=rng.uniform(0.0, 0.6),
             gains=tuple(float(gain * (1 + rng.normal(0, 0.012))) for _ in range(3)),
@@ -172,7 +174,7 @@ def synthesize_region(
         region_name: Item-id prefix; defaults to ``synth-{seed}``.
         collection_id: STAC collection id.
     """
-    crs_obj = _check(size_km, split, dtype, epsg, misregistration_px)
+    crs_obj = _check(size_km, seed, split, dtype, epsg, misregistration_px)
     d0, d1 = _parse_date(before_date, "before_date"), _parse_date(after_date, "after_date")
     if d1 <= d0:
         raise InputError(f"after_date={after_date!r} must be later than {before_date!r}")

@@ -368,6 +368,8 @@ def test_tiny_region_without_changes_still_writes_valid_truth(tmp_path):
         {"before_date": "yesterday"},
         {"misregistration_px": (20.0, 0.0)},
         {"size_km": 0.0},
+        {"size_km": 12.0},
+        {"seed": -1},
     ],
 )
 def test_bad_options_are_refused(tmp_path, kwargs):
