@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import dask
 import numpy as np
-import xarray as xr
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
@@ -22,7 +21,7 @@ from odc.geo.geom import Geometry
 from tiling._progress import run_tasks
 from tiling.errors import TilingError, reraise_read_error
 from tiling.grid import Tile, TileGrid, make_grid
-from tiling.load import Stretch, compute_stretch, load_date
+from tiling.load import Stretch, SubpixelShift, compute_stretch, load_date, load_onto
 from tiling.register import measure_shift
 from tiling.store import (
     TileWriter,
@@ -154,9 +153,15 @@ def _registration_window(grid: TileGrid, size: int = 1024) -> tuple[slice, slice
     return slice(y0, y0 + sy), slice(x0, x0 + sx)
 
 
-def _measure(before: xr.DataArray, after: xr.DataArray, grid: TileGrid) -> tuple[float, float]:
+def _measure(pair: Any, grid: TileGrid, load: dict[str, Any]) -> tuple[float, float]:
+    """Residual shift between the dates, measured on a central window read on its own."""
     ys, xs = _registration_window(grid)
-    b, a = dask.compute(before.data[:, ys, xs], after.data[:, ys, xs])
+    window = grid.geobox[ys, xs]  # reads just this window, not the whole blocks around it
+    before = load_date(pair.before.items, window, **load)
+    after, shift = load_onto(pair.after.items, window, **load)
+    b, a = dask.compute(before.data, after.data)
+    if shift:
+        a = shift.apply(a, after.attrs.get("nodata"))
     valid = ~(
         _nodata_mask(b, before.attrs.get("nodata")) | _nodata_mask(a, after.attrs.get("nodata"))
     )
@@ -183,21 +188,47 @@ def _write_block(
     after: np.ndarray,
     nodata: tuple[Any, Any],
     stretches: tuple[Stretch, Stretch],
+    shift: SubpixelShift | None = None,
 ) -> int:
-    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker)."""
+    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker).
+
+    With a ``shift``, ``after`` is one pixel larger each way, read on the after scene's own
+    pixel lattice; each tile's window is shifted onto the grid here.
+
+    Tiles with consecutive indices (a row of the block) are written with one call each for the
+    images and the nodata fractions, which costs much less than two small writes per tile.
+    """
+    pad = 1 if shift else 0
     writer = TileWriter(path)
-    for tile in tiles:
-        ys = slice(tile.y_off - y0, tile.y_off - y0 + tile.size)
-        xs = slice(tile.x_off - x0, tile.x_off - x0 + tile.size)
-        out = np.empty((2, 3, tile.size, tile.size), dtype="uint8")
-        fractions = np.empty(2, dtype="float32")
-        for t, (raw, nd, stretch) in enumerate(zip((before, after), nodata, stretches)):
-            window = raw[:, ys, xs]
-            mask = _nodata_mask(window, nd)
-            out[t] = stretch.apply(window, mask)
-            fractions[t] = mask.mean()
-        writer.write(tile.index, out, fractions)
+    for run in _consecutive(tiles):
+        size = run[0].size
+        out = np.empty((len(run), 2, 3, size, size), dtype="uint8")
+        fractions = np.empty((len(run), 2), dtype="float32")
+        for i, tile in enumerate(run):
+            y, x = tile.y_off - y0, tile.x_off - x0
+            windows = (
+                before[:, y : y + size, x : x + size],
+                after[:, y : y + size + pad, x : x + size + pad],
+            )
+            if shift:
+                windows = (windows[0], shift.apply(windows[1], nodata[1]))
+            for t, (window, nd, stretch) in enumerate(zip(windows, nodata, stretches)):
+                mask = _nodata_mask(window, nd)
+                out[i, t] = stretch.apply(window, mask)
+                fractions[i, t] = mask.mean()
+        writer.write_many(run[0].index, out, fractions)
     return len(tiles)
+
+
+def _consecutive(tiles: list[Tile]) -> list[list[Tile]]:
+    """Split ``tiles`` into runs of consecutive indices."""
+    runs: list[list[Tile]] = []
+    for tile in tiles:
+        if runs and runs[-1][-1].index + 1 == tile.index:
+            runs[-1].append(tile)
+        else:
+            runs.append([tile])
+    return runs
 
 
 def build_tiles(
@@ -253,11 +284,10 @@ def build_tiles(
             compute_stretch(pair.before.items, grid.geobox, patch_url=patch_url),
             compute_stretch(pair.after.items, grid.geobox, patch_url=patch_url),
         )
-        after = load_date(pair.after.items, after_box, **load)
         shift = None
         with reraise_read_error(pair):
             if options.register != "none":
-                shift = _measure(before, after, grid)
+                shift = _measure(pair, grid, load)
         applied = bool(
             options.register == "correct"
             and shift
@@ -307,9 +337,10 @@ def build_tiles(
         after_box = GeoBox(
             grid.geobox.shape, grid.transform @ Affine.translation(dx, dy), grid.geobox.crs
         )
-    after = load_date(pair.after.items, after_box, **load)
+    after, shift = load_onto(pair.after.items, after_box, **load)
+    pad = 1 if shift else 0
 
-    todo = pending_tiles(path)
+    todo = np.ones(grid.n_tiles, bool) if attrs is None else pending_tiles(path)
     n_done = int((~todo).sum())
     tasks = []
     nodata = (before.attrs.get("nodata"), after.attrs.get("nodata"))
@@ -327,9 +358,10 @@ def build_tiles(
                 y0,
                 x0,
                 before.data[:, y0:y1, x0:x1],
-                after.data[:, y0:y1, x0:x1],
+                after.data[:, y0 : y1 + pad, x0 : x1 + pad],
                 nodata,
                 stretches,
+                shift,
             )
         )
     if n_done:

@@ -120,10 +120,20 @@ class TileWriter:
 
     def __init__(self, path: str) -> None:
         group = zarr.open_group(path, mode="r+", zarr_format=3)
-        self._image = group[IMAGE]
-        self._nodata = group[NODATA]
+        # tiles are rarely all zero: skip zarr's per-chunk "is it all fill value?" scan, which
+        # costs more than compressing the chunk (an all-zero tile is stored, reads the same)
+        config = {"write_empty_chunks": True}
+        self._image = group[IMAGE].with_config(config)
+        self._nodata = group[NODATA].with_config(config)
 
     def write(self, index: int, image: np.ndarray, nodata_fraction: np.ndarray) -> None:
         """Write one tile pair; the nodata fraction goes last and marks the tile done."""
         self._image[index] = image
         self._nodata[index] = nodata_fraction.astype("float32")
+
+    def write_many(self, start: int, images: np.ndarray, nodata_fractions: np.ndarray) -> None:
+        """Write the tile pairs ``start, start + 1, ...`` in one go; their nodata fractions go
+        last, once every image chunk is stored, so a tile never counts as done too early."""
+        stop = start + len(images)
+        self._image[start:stop] = images
+        self._nodata[start:stop] = nodata_fractions.astype("float32")
