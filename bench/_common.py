@@ -46,6 +46,12 @@ def current_rss_mb() -> float:
     return float("nan")
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (all threads), in seconds."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 @contextmanager
 def stopwatch():
     """``with stopwatch() as t: ...`` then ``t()`` gives the elapsed seconds."""

@@ -32,6 +32,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (  # noqa: E402
+    cpu_seconds,
     current_rss_mb,
     emit,
     fmt,
@@ -49,6 +50,7 @@ SEED = 7
 TILE = 256
 BLOCK = 8 * TILE  # dask chunk of ours (tiles_per_block * tile_size) and of the straightforward way
 CASES = ("ours", "raw", "straightforward")
+BASE = "ours-base"  # ours from another checkout of ``tiling`` (--base-from), for A/B comparisons
 BEFORE, AFTER = "2022-01-01/2022-12-31", "2024-01-01/2024-12-31"
 
 
@@ -155,6 +157,7 @@ def case_raw(pair, out: Path) -> int:
         compressors=(_codec(),),
         fill_value=0,
         zarr_format=3,
+        config={"write_empty_chunks": True},  # as ours: no all-fill-value scan per chunk
     )
     sources = []
     for side in (pair.before, pair.after):
@@ -217,11 +220,12 @@ def run_child(case: str, size_km2: float) -> None:
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rss_before = current_rss_mb()
+    cpu = cpu_seconds()
     started = time.perf_counter()
-    n_tiles = {"ours": case_ours, "raw": case_raw, "straightforward": case_straightforward}[case](
-        pair, out
-    )
+    run = {"ours": case_ours, BASE: case_ours, "raw": case_raw}.get(case, case_straightforward)
+    n_tiles = run(pair, out)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
     stored = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     shutil.rmtree(out)
     emit(
@@ -229,6 +233,7 @@ def run_child(case: str, size_km2: float) -> None:
             "case": case,
             "size_km2": size_km2,
             "seconds": round(seconds, 4),
+            "cpu_seconds": round(cpu, 3),
             "n_tiles": n_tiles,
             "area_km2": round(n_tiles * (TILE * 0.5 / 1000) ** 2, 3),
             "mb": n_tiles * 2 * 3 * TILE * TILE / 1e6,
@@ -245,7 +250,7 @@ def summarise(runs: list[dict]) -> list[dict]:
     rows = []
     for size in sorted({r["size_km2"] for r in runs}):
         by_case = {}
-        for case in CASES:
+        for case in (*CASES, BASE):
             mine = [r for r in runs if r["size_km2"] == size and r["case"] == case]
             if not mine:
                 continue
@@ -258,6 +263,7 @@ def summarise(runs: list[dict]) -> list[dict]:
                 "n_tiles": n,
                 "seconds": secs,
                 "seconds_all": [r["seconds"] for r in mine],
+                "cpu_seconds": median([r["cpu_seconds"] for r in mine]),
                 "tile_pairs_per_s": n / secs,
                 "mb_per_s": mb / secs,
                 "stored_mb": mine[0]["stored_mb"],
@@ -295,9 +301,11 @@ def targets(rows: list[dict]) -> dict:
 
 COLUMNS = [
     ("case", "case", fmt("")),
+    ("size", "size_km2", fmt("g")),
     ("km²", "area_km2", fmt(".2f")),
     ("tiles", "n_tiles", fmt("d")),
     ("seconds", "seconds", fmt(".2f")),
+    ("CPU s", "cpu_seconds", fmt(".2f")),
     ("tile-pairs/s", "tile_pairs_per_s", fmt(".1f")),
     ("MB/s", "mb_per_s", fmt(".1f")),
     ("vs raw", "vs_raw", fmt(".2f")),
@@ -313,20 +321,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     parser.add_argument("--out", default=str(HERE / "results" / "tiling.json"))
+    parser.add_argument(
+        "--base-from",
+        metavar="DIR",
+        help="also run 'ours-base': build_tiles from the tiling package found in DIR "
+        "(e.g. a `git worktree` of an older commit), to measure a change in the same run",
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--size", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.case:
+        if args.base_from:
+            sys.path.insert(0, str(Path(args.base_from).resolve()))
         run_child(args.case, args.size)
         return 0
 
     for size in args.sizes:
         ensure_region(size)
     runs = []
-    plan = [(c, s) for s in args.sizes for c in args.cases]
+    cases = [*args.cases, BASE] if args.base_from else args.cases
+    plan = [(c, s) for s in args.sizes for c in cases]
     for rep, (case, size) in interleaved(plan, args.repeat):
-        result = run_case([str(Path(__file__).resolve()), "--case", case, "--size", str(size)])
+        argv = [str(Path(__file__).resolve()), "--case", case, "--size", str(size)]
+        if case == BASE:
+            argv += ["--base-from", args.base_from]
+        result = run_case(argv)
         result["repeat"] = rep
         runs.append(result)
         print(
