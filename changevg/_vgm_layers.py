@@ -228,9 +228,25 @@ class ChangeSegHead(nn.Module):
         self.proj = nn.ModuleList(nn.Conv2d(3 * c, dim, kernel_size=1) for c in in_channels)
         self.post = nn.Sequential(nn.GroupNorm(1, dim), nn.GELU(), nn.Dropout2d(dropout))
         self.classify = nn.Conv2d(dim, num_classes, kernel_size=1)
+        # full-resolution refinement from the images themselves: the coarse (stride-4) logits
+        # alone blur the 1-2 m gaps between neighbouring houses, which merges them (counts!)
+        hidden = 8
+        self.refine = nn.Sequential(
+            nn.Conv2d(num_classes + 9, hidden, kernel_size=3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(hidden, num_classes, kernel_size=3, padding=1),
+        )
+        nn.init.zeros_(self.refine[-1].weight)  # starts as the identity on the coarse logits
+        nn.init.zeros_(self.refine[-1].bias)
 
-    def forward(self, pairs: list[tuple[Tensor, Tensor]], size: tuple[int, int]) -> Tensor:
-        """``pairs``: ``(f_a, f_b)`` maps per scale, finest first; returns ``[B, C, *size]``."""
+    def forward(
+        self,
+        pairs: list[tuple[Tensor, Tensor]],
+        size: tuple[int, int],
+        images: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """``pairs``: ``(f_a, f_b)`` maps per scale, finest first; ``images``: the normalised
+        ``(before, after)`` at full resolution for the refinement; returns ``[B, C, *size]``."""
         target = pairs[0][0].shape[-2:]
         fused: Tensor | None = None
         for proj, (fa, fb) in zip(self.proj, pairs, strict=True):
@@ -239,7 +255,11 @@ class ChangeSegHead(nn.Module):
                 m = F.interpolate(m, size=target, mode="bilinear", align_corners=False)
             fused = m if fused is None else fused + m
         logits = self.classify(self.post(fused))
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        if images is None:
+            return logits
+        before, after = images
+        return logits + self.refine(torch.cat([logits, before, after, after - before], dim=1))
 
 
 class CaptionDecoder(nn.Module):

@@ -193,6 +193,7 @@ class VisionGuidedModule(nn.Module):
         mean = torch.tensor(_IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(_IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         x = (x - mean) / std
+        images = (x[: before.shape[0]], x[before.shape[0] :])
         feats = []
         for stage in self.encoder.stages:  # Siamese: both dates in one batch
             x = stage(x)
@@ -212,7 +213,7 @@ class VisionGuidedModule(nn.Module):
             return t.transpose(1, 2).reshape(t.shape[0], -1, h, w)
 
         pairs = [(f[:batch], f[batch:]) for f in feats[:-1]] + [(as_map(a), as_map(b))]
-        mask_logits = self.seg_head(pairs, size=tuple(before.shape[-2:]))
+        mask_logits = self.seg_head(pairs, size=tuple(before.shape[-2:]), images=images)
         pooled = fused.mean(dim=1)
         change_logit = self.change_head(torch.cat([pooled, fused.amax(dim=1)], -1)).squeeze(-1)
         grid = F.adaptive_avg_pool2d(as_map(fused), self.config.fine_grid)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Reproduces the shipped default model (changevg/weights/default) from nothing but this repo:
+# synthetic regions -> ChangeIMTI set -> VGM -> small ChangeVG VLM -> held-out test metrics.
+# CPU only; about an hour on 2 cores. WORK holds the data (not committed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${WORK:-work/default}
+OUT=${OUT:-changevg/weights/default}
+CLI=.venv/bin/changevg
+mkdir -p "$WORK"
+
+$CLI dataset --out "$WORK/ds" --regions 10 --seed 0 --size-km 1.5
+$CLI train vgm --data "$WORK/ds/train.json" --val "$WORK/ds/val.json" --out "$WORK/vgm" \
+    --config-preset tiny --epochs 8 --batch-size 16 --lr 1e-3 --seed 0 --threads 1
+$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm" --out "$OUT" \
+    --epochs 3 --batch-size 16 --lr 2e-3 --seed 0 --threads 1
+$CLI eval --data "$WORK/ds/test.json" --model "$OUT" --out "$OUT/metrics_test.json" --device cpu
