@@ -15,7 +15,16 @@ def _train_options(args: argparse.Namespace, **defaults):
 
     given = {
         k: getattr(args, k)
-        for k in ("epochs", "batch_size", "lr", "seed", "device", "max_steps", "threads")
+        for k in (
+            "epochs",
+            "batch_size",
+            "lr",
+            "seed",
+            "device",
+            "max_steps",
+            "threads",
+            "checkpoint_every",
+        )
     }
     return TrainOptions(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
 
@@ -48,6 +57,7 @@ def cmd_train_vlm(args: argparse.Namespace) -> int:
         base=args.base,
         freeze_vgm=not args.train_vgm,
         lora_rank=args.lora_rank,
+        resume=not args.restart,
         options=_train_options(args, **defaults),
     )
     print(f"ChangeVG model written to {out}")
@@ -160,4 +170,5 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--checkpoint-every", type=int, help="steps between resumable checkpoints")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -208,8 +209,10 @@ def train_vgm(
         "pairs": len(pairs),
         "steps": state.step,
         "final_loss": state.history[-1] if state.history else None,
+        "history": state.history,
     }
     if val_pairs:
         recipe["val_metrics"] = evaluate_vgm(model, val_pairs, batch_size=options.batch_size)
     (out / RECIPE_NAME).write_text(json.dumps(recipe, indent=2))
+    shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
     return out

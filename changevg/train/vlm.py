@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,13 +34,16 @@ from changevg.train._loop import (
     batches,
     cosine_schedule,
     epoch_order,
+    load_checkpoint,
     pick_device,
+    save_checkpoint,
     seed_everything,
 )
 from changevg.vgm import VisionGuidedModule
 
 log = logging.getLogger(__name__)
 
+TRAINABLE_NAME = "trainable.safetensors"
 VLM_DEFAULTS = TrainOptions(epochs=1, batch_size=8, lr=1e-4, warmup=0.1)
 SCRATCH_DEFAULTS = TrainOptions(epochs=4, batch_size=16, lr=2e-3, warmup=0.05)
 TINY_LM = {
@@ -108,18 +112,24 @@ def build_scratch_model(
     descriptions,
     *,
     vocab_size: int = 2000,
+    processor: Any = None,
     **sizes: Any,
 ):
-    """Tokenizer, processor and a randomly initialised small ChangeVG model with ``vgm``."""
+    """Tokenizer, processor and a randomly initialised small ChangeVG model with ``vgm``.
+
+    ``processor`` reuses an existing tokenizer/processor (when resuming a run).
+    """
     from changevg.vlm.configs import tiny_config
     from changevg.vlm.model import ChangeVGForConditionalGeneration
     from changevg.vlm.processor import ChangeVGProcessor, build_image_processor
     from changevg.vlm.tokenizer import build_tokenizer
 
-    tokenizer = build_tokenizer(_corpus(records, descriptions), vocab_size=vocab_size)
-    processor = ChangeVGProcessor(
-        build_image_processor(), tokenizer, fine_grid=vgm.config.fine_grid
-    )
+    if processor is None:
+        tokenizer = build_tokenizer(_corpus(records, descriptions), vocab_size=vocab_size)
+        processor = ChangeVGProcessor(
+            build_image_processor(), tokenizer, fine_grid=vgm.config.fine_grid
+        )
+    tokenizer = processor.tokenizer
     config = tiny_config(
         len(tokenizer),
         tokenizer=tokenizer,
@@ -129,6 +139,36 @@ def build_scratch_model(
         **{**TINY_LM, **sizes},
     )
     return ChangeVGForConditionalGeneration(config, vgm=vgm), processor
+
+
+def _save_trainable(model: torch.nn.Module, processor: Any) -> Any:
+    """A ``save_model`` for :func:`save_checkpoint`: trainable weights + the processor."""
+    from safetensors.torch import save_file
+
+    def save(folder: Path) -> None:
+        state = {
+            n: p.detach().contiguous().cpu() for n, p in model.named_parameters() if p.requires_grad
+        }
+        save_file(state, str(folder / TRAINABLE_NAME))
+        processor.save_pretrained(folder / "processor")
+
+    return save
+
+
+def _load_trainable(model: torch.nn.Module, folder: Path) -> None:
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / TRAINABLE_NAME))
+    params = dict(model.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in state]
+    if missing or any(n not in params for n in state):
+        raise ValueError(
+            f"{folder / TRAINABLE_NAME} does not match the model being trained; "
+            "remove the checkpoint folder or train into another --out"
+        )
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)
 
 
 def train_vlm(
@@ -141,6 +181,7 @@ def train_vlm(
     freeze_vgm: bool = True,
     lora_rank: int = 8,
     options: TrainOptions | None = None,
+    resume: bool = True,
     progress: bool | None = None,
 ) -> Path:
     """Instruction-tune ChangeVG on a ChangeIMTI file and write the model folder to ``out``.
@@ -155,6 +196,8 @@ def train_vlm(
         freeze_vgm: Keep the VGM's weights fixed (its outputs are then cached).
         lora_rank: LoRA rank (with ``base``).
         options: Optimisation settings; defaults depend on the recipe (see module docstring).
+        resume: Continue from ``out/checkpoint`` if a previous run left one (written every
+            ``checkpoint_every`` steps and at each epoch end; same arguments expected).
     """
     from changevg.vlm.io import load_changevg, save_changevg
     from changevg.vlm.lora import apply_lora, merge_lora
@@ -174,7 +217,14 @@ def train_vlm(
         model, processor = load_changevg(base=base, vgm=vgm_module, device=device)
         model = apply_lora(model, rank=lora_rank, train_vgm=not freeze_vgm)
     else:
-        model, processor = build_scratch_model(records, vgm_module, descriptions)
+        ckpt_processor = None
+        if resume and (out / "checkpoint" / "processor").exists():
+            from changevg.vlm.processor import ChangeVGProcessor
+
+            ckpt_processor = ChangeVGProcessor.from_folder(out / "checkpoint" / "processor")
+        model, processor = build_scratch_model(
+            records, vgm_module, descriptions, processor=ckpt_processor
+        )
         for p in model.vgm.parameters():
             p.requires_grad_(not freeze_vgm)
     model.to(device).train()
@@ -183,10 +233,17 @@ def train_vlm(
     total = -(-len(records) // options.batch_size) * options.epochs
     if options.max_steps:
         total = min(total, options.max_steps)
-    scheduler = cosine_schedule(optimizer, total, options.warmup)
+    ckpt = out / "checkpoint"
     state = TrainerState(history=[])
+    if resume and (ckpt / TRAINABLE_NAME).exists():
+        _load_trainable(model, ckpt)
+        state = load_checkpoint(ckpt, optimizer)
+        log.info("resuming from %s at step %d of %d", ckpt, state.step, total)
+    scheduler = cosine_schedule(optimizer, total, options.warmup, done=state.step)
+    save_model = _save_trainable(model, processor)
     bar = tqdm(
         total=total,
+        initial=state.step,
         desc="train vlm",
         unit="step",
         disable=None if progress is None else not progress,
@@ -198,6 +255,9 @@ def train_vlm(
         ):
             if step >= total:
                 break
+            if step < state.step:  # done before the interruption
+                step += 1
+                continue
             recs = [records[i] for i in idx]
             pairs = [(load_image(r.before), load_image(r.after)) for r in recs]
             convs = [_conversation(r, texts[r.pair_key]) for r in recs]
@@ -217,9 +277,15 @@ def train_vlm(
             optimizer.step()
             scheduler.step()
             step += 1
+            state.step = step
             state.history.append({"step": step, "epoch": epoch, "loss": round(loss.item(), 4)})
             bar.update(1)
             bar.set_postfix(loss=round(loss.item(), 4))
+            if step % options.checkpoint_every == 0:
+                save_checkpoint(ckpt, save_model, optimizer, state)
+            if step % 50 == 0:
+                log.info("step %d/%d loss %.4f", step, total, loss.item())
+        save_checkpoint(ckpt, save_model, optimizer, state)
     bar.close()
     model.eval()
     if base:
@@ -234,9 +300,11 @@ def train_vlm(
         "freeze_vgm": freeze_vgm,
         "options": replace(options).to_dict(),
         "records": len(records),
-        "steps": step,
+        "steps": state.step,
         "loss_first": state.history[0] if state.history else None,
         "loss_last": state.history[-1] if state.history else None,
     }
+    recipe["history"] = state.history
     (out / "training.json").write_text(json.dumps(recipe, indent=2))
+    shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
     return out

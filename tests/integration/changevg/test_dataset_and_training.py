@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +16,6 @@ from changevg.data import pairs_from_records, read_changeimti, read_mask
 from changevg.data.annotate import annotate_mask
 from changevg.evaluation import evaluate_model
 from changevg.model import ChangeVG
-from changevg.train import TrainOptions, train_vgm
 from changevg.vgm import VisionGuidedModule
 
 
@@ -35,23 +39,55 @@ def test_dataset_is_split_by_region_and_labels_match_masks(tiny_dataset):
     assert recipe["seed"] == 7 and recipe["pairs"] == tiny_dataset.pairs
 
 
-def test_vgm_training_resumes_from_its_checkpoint(tiny_dataset, tmp_path):
-    import torch
+def _train_cmd(kind: str, data, out, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "train",
+        kind,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--checkpoint-every",
+        "1",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
-    torch.set_num_threads(1)
-    first = TrainOptions(epochs=1, batch_size=4, max_steps=2, checkpoint_every=1)
-    out = train_vgm(
-        tiny_dataset.files["train"], out=tmp_path / "vgm", options=first, progress=False
-    )
-    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
-    assert state["step"] == 2
-    more = TrainOptions(epochs=1, batch_size=4, max_steps=3, checkpoint_every=1)
-    train_vgm(tiny_dataset.files["train"], out=out, options=more, progress=False)
-    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
-    assert state["step"] == 3
-    assert [h["step"] for h in state["history"]] == [1, 2, 3]  # steps 1-2 not redone
-    recipe = json.loads((out / "training.json").read_text())
-    assert recipe["options"]["max_steps"] == 3 and recipe["steps"] == 3
+
+def _kill_after_checkpoint(cmd: list[str], ckpt) -> int:
+    """Start a real training run, SIGKILL it once a checkpoint exists; its step."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not (ckpt / "trainer_state.json").exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return json.loads((ckpt / "trainer_state.json").read_text())["step"]
+
+
+@pytest.mark.parametrize("kind", ["vgm", "vlm"])
+def test_killed_training_resumes_from_its_checkpoint(kind, tiny_dataset, tiny_models, tmp_path):
+    out = tmp_path / kind
+    extra = ("--vgm", str(tiny_models[0])) if kind == "vlm" else ()
+    cmd = _train_cmd(kind, tiny_dataset.files["train"], out, *extra)
+    done = _kill_after_checkpoint(cmd, out / "checkpoint")
+    assert done >= 1
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming from {out / 'checkpoint'} at step {done}" in rerun.stderr
+    history = json.loads((out / "training.json").read_text())["history"]
+    steps = [h["step"] for h in history]
+    assert steps == list(range(1, len(steps) + 1))  # each step once, none redone or skipped
+    assert not (out / "checkpoint").exists()  # finished: the checkpoint is cleared
 
 
 def test_trained_models_load_offline_and_predict(tiny_models, tiny_dataset):
