@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import dask
+import dask.threaded
 from dask.callbacks import Callback
 from dask.delayed import Delayed
 from tqdm.auto import tqdm
 
 
 def _distributed_client():
+    if "distributed" not in sys.modules:  # no client without it; importing it costs ~0.3 s
+        return None
     try:
         from distributed import default_client
 
         return default_client()
     except (ImportError, ValueError):
         return None
+
+
+def worker_count() -> int:
+    """Threads (or distributed worker threads) that will run the tasks."""
+    client = _distributed_client()
+    if client is not None:
+        return max(1, sum(client.nthreads().values()))
+    return int(dask.config.get("num_workers", None) or dask.threaded.CPU_COUNT)
 
 
 class _CountTasks(Callback):
@@ -56,5 +68,6 @@ def run_tasks(
             return done
         keys = {t.key for t in tasks}
         with _CountTasks(keys, bar):
-            results = dask.compute(*tasks, scheduler="threads")
+            # the threaded scheduler by function: naming it "threads" imports distributed
+            results = dask.compute(*tasks, scheduler=dask.threaded.get)
         return int(sum(results))

@@ -18,15 +18,15 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
-from tiling._progress import run_tasks
+from tiling._progress import run_tasks, worker_count
+from tiling.blocks import block_side, nodata_mask, write_block
 from tiling.errors import TilingError, reraise_read_error
-from tiling.grid import Tile, TileGrid, make_grid
-from tiling.load import Stretch, SubpixelShift, compute_stretch, load_date, load_onto
+from tiling.grid import TileGrid, make_grid
+from tiling.load import DateSource, Stretch, compute_stretch, open_date, read_all
 from tiling.register import measure_shift
 from tiling.store import (
-    TileWriter,
     create_store,
-    open_tiles,
+    nodata_fractions,
     pending_tiles,
     read_attrs,
     update_attrs,
@@ -146,7 +146,7 @@ def _sources(side: Any) -> dict[str, Any]:
     }
 
 
-def _registration_window(grid: TileGrid, size: int = 1024) -> tuple[slice, slice]:
+def _registration_window(grid: TileGrid, size: int = 512) -> tuple[slice, slice]:
     h, w = grid.geobox.shape
     sy, sx = min(size, h), min(size, w)
     y0, x0 = (h - sy) // 2, (w - sx) // 2
@@ -157,78 +157,48 @@ def _measure(pair: Any, grid: TileGrid, load: dict[str, Any]) -> tuple[float, fl
     """Residual shift between the dates, measured on a central window read on its own."""
     ys, xs = _registration_window(grid)
     window = grid.geobox[ys, xs]  # reads just this window, not the whole blocks around it
-    before = load_date(pair.before.items, window, **load)
-    after, shift = load_onto(pair.after.items, window, **load)
-    b, a = dask.compute(before.data, after.data)
-    if shift:
-        a = shift.apply(a, after.attrs.get("nodata"))
-    valid = ~(
-        _nodata_mask(b, before.attrs.get("nodata")) | _nodata_mask(a, after.attrs.get("nodata"))
-    )
+    before = open_date(pair.before.items, window, shift_ok=False, **load)
+    after = open_date(pair.after.items, window, **load)
+    b, a = read_all(before), read_all(after)
+    valid = ~(nodata_mask(b, before.nodata) | nodata_mask(a, after.nodata))
     if valid.mean() < 0.25:
         log.warning("registration window is mostly nodata; shift not measured")
         return (float("nan"), float("nan"))
     return measure_shift(b, a, valid=valid)
 
 
-def _nodata_mask(window: np.ndarray, nodata: Any) -> np.ndarray:
-    """Pixels where every band is nodata (NaN counts as nodata for float data)."""
-    missing = np.isnan(window) if window.dtype.kind == "f" else np.zeros(window.shape, bool)
-    if nodata is not None:
-        missing |= window == nodata
-    return np.all(missing, axis=0)
-
-
-def _write_block(
+def _tasks(
     path: str,
-    tiles: list[Tile],
-    y0: int,
-    x0: int,
-    before: np.ndarray,
-    after: np.ndarray,
-    nodata: tuple[Any, Any],
+    grid: TileGrid,
+    side: int,
+    todo: np.ndarray,
+    dates: tuple[DateSource, DateSource],
     stretches: tuple[Stretch, Stretch],
-    shift: SubpixelShift | None = None,
-) -> int:
-    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker).
-
-    With a ``shift``, ``after`` is one pixel larger each way, read on the after scene's own
-    pixel lattice; each tile's window is shifted onto the grid here.
-
-    Tiles with consecutive indices (a row of the block) are written with one call each for the
-    images and the nodata fractions, which costs much less than two small writes per tile.
-    """
-    pad = 1 if shift else 0
-    writer = TileWriter(path)
-    for run in _consecutive(tiles):
-        size = run[0].size
-        out = np.empty((len(run), 2, 3, size, size), dtype="uint8")
-        fractions = np.empty((len(run), 2), dtype="float32")
-        for i, tile in enumerate(run):
-            y, x = tile.y_off - y0, tile.x_off - x0
-            windows = (
-                before[:, y : y + size, x : x + size],
-                after[:, y : y + size + pad, x : x + size + pad],
+) -> list:
+    """One task per block of ``side`` x ``side`` tiles that has tiles still to write."""
+    before, after = dates
+    tasks = []
+    for block in grid.blocks(side):
+        tiles = [t for t in block if todo[t.index]]
+        if not tiles:
+            continue
+        y0, x0 = block[0].y_off, block[0].x_off
+        y1 = block[-1].y_off + grid.tile_size
+        x1 = block[-1].x_off + grid.tile_size
+        tasks.append(
+            dask.delayed(write_block, pure=False)(
+                path,
+                tiles,
+                y0,
+                x0,
+                before.block(y0, y1, x0, x1),
+                after.block(y0, y1, x0, x1),
+                (before.nodata, after.nodata),
+                stretches,
+                after.shift,
             )
-            if shift:
-                windows = (windows[0], shift.apply(windows[1], nodata[1]))
-            for t, (window, nd, stretch) in enumerate(zip(windows, nodata, stretches)):
-                mask = _nodata_mask(window, nd)
-                out[i, t] = stretch.apply(window, mask)
-                fractions[i, t] = mask.mean()
-        writer.write_many(run[0].index, out, fractions)
-    return len(tiles)
-
-
-def _consecutive(tiles: list[Tile]) -> list[list[Tile]]:
-    """Split ``tiles`` into runs of consecutive indices."""
-    runs: list[list[Tile]] = []
-    for tile in tiles:
-        if runs and runs[-1][-1].index + 1 == tile.index:
-            runs[-1].append(tile)
-        else:
-            runs.append([tile])
-    return runs
+        )
+    return tasks
 
 
 def build_tiles(
@@ -275,9 +245,10 @@ def build_tiles(
     if attrs is None and Path(path).exists() and "://" not in path:
         shutil.rmtree(path)
 
-    chunk = options.tiles_per_block * grid.stride
-    load = dict(chunk=chunk, resampling=options.resampling, patch_url=patch_url)
-    before = load_date(pair.before.items, grid.geobox, **load)
+    side = block_side(grid, options.tiles_per_block, worker_count())
+    load = dict(chunk=side * grid.stride, resampling=options.resampling, patch_url=patch_url)
+    with reraise_read_error(pair):
+        before = open_date(pair.before.items, grid.geobox, shift_ok=False, **load)
     after_box = grid.geobox
     if attrs is None:
         stretches = (
@@ -337,33 +308,12 @@ def build_tiles(
         after_box = GeoBox(
             grid.geobox.shape, grid.transform @ Affine.translation(dx, dy), grid.geobox.crs
         )
-    after, shift = load_onto(pair.after.items, after_box, **load)
-    pad = 1 if shift else 0
+    with reraise_read_error(pair):
+        after = open_date(pair.after.items, after_box, **load)
 
     todo = np.ones(grid.n_tiles, bool) if attrs is None else pending_tiles(path)
     n_done = int((~todo).sum())
-    tasks = []
-    nodata = (before.attrs.get("nodata"), after.attrs.get("nodata"))
-    for block in grid.blocks(options.tiles_per_block):
-        tiles = [t for t in block if todo[t.index]]
-        if not tiles:
-            continue
-        y0, x0 = block[0].y_off, block[0].x_off
-        y1 = block[-1].y_off + grid.tile_size
-        x1 = block[-1].x_off + grid.tile_size
-        tasks.append(
-            dask.delayed(_write_block, pure=False)(
-                path,
-                tiles,
-                y0,
-                x0,
-                before.data[:, y0:y1, x0:x1],
-                after.data[:, y0 : y1 + pad, x0 : x1 + pad],
-                nodata,
-                stretches,
-                shift,
-            )
-        )
+    tasks = _tasks(path, grid, side, todo, (before, after), stretches)
     if n_done:
         log.info(
             "%s: %d of %d tiles already written, %d to go",
@@ -375,9 +325,9 @@ def build_tiles(
     with reraise_read_error(pair):
         n_written = run_tasks(tasks, total=int(todo.sum()), desc="tiles", progress=progress)
 
-    stored = open_tiles(path)
-    fractions, ids = stored["nodata_fraction"].values, stored["tile_id"].values
+    fractions = nodata_fractions(path)
     mostly = (fractions > options.max_nodata_fraction).any(axis=1)
+    ids = np.array([grid.tile(i).tile_id for i in range(grid.n_tiles)], dtype=object)
     summary = TileStoreSummary(
         path=path,
         n_tiles=grid.n_tiles,

@@ -21,6 +21,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 
 from catalogs.items import item_crs, rgb_bands
+from tiling.direct import PASTE_TOLERANCE, DirectReader, direct_reader
 
 RGB = ("red", "green", "blue")
 
@@ -115,25 +116,67 @@ def load_date(
     return arr
 
 
-def load_onto(
+@dataclass(frozen=True)
+class BlockRead:
+    """A deferred direct read of one block (picklable: runs on any worker)."""
+
+    reader: DirectReader
+    y0: int
+    x0: int
+    height: int
+    width: int
+
+    def __call__(self) -> np.ndarray:
+        return self.reader.read(self.y0, self.x0, self.height, self.width)
+
+
+@dataclass(frozen=True)
+class DateSource:
+    """One date on the grid: a :class:`DirectReader` or else odc-stac's lazy array, read on
+    ``shift.padded(geobox)`` when ``shift`` is set (windows are then one pixel larger)."""
+
+    reader: DirectReader | None
+    array: xr.DataArray | None
+    shift: SubpixelShift | None
+    nodata: float | None
+
+    def block(self, y0: int, y1: int, x0: int, x1: int) -> BlockRead | object:
+        """Grid pixels ``[y0, y1) x [x0, x1)`` (+1 with a shift), not read yet: a
+        :class:`BlockRead` or a dask array."""
+        pad = 1 if self.shift else 0
+        if self.reader is not None:
+            return BlockRead(self.reader, y0, x0, y1 - y0 + pad, x1 - x0 + pad)
+        return self.array.data[:, y0 : y1 + pad, x0 : x1 + pad]
+
+
+def open_date(
     items: Sequence[pystac.Item],
     geobox: GeoBox,
     *,
     chunk: int,
     resampling: str = "bilinear",
     patch_url: Callable[[str], str] | None = None,
-) -> tuple[xr.DataArray, SubpixelShift | None]:
-    """:func:`load_date`, or when a bilinear warp onto ``geobox`` is a sub-pixel shift, the
-    unresampled read on ``shift.padded(geobox)`` and that ``shift``: ``shift.apply`` to a window
-    one pixel larger than wanted gives the pixels on ``geobox``."""
-    shift = subpixel_shift(items, geobox) if resampling == "bilinear" else None
+    shift_ok: bool = True,
+    direct: bool = True,
+) -> DateSource:
+    """How to read ``items`` onto ``geobox``: direct window reads when every item is on its
+    pixel lattice (after a sub-pixel shift when ``shift_ok``), else odc-stac (lazily)."""
+    shift = subpixel_shift(items, geobox) if shift_ok and resampling == "bilinear" else None
     box = shift.padded(geobox) if shift else geobox
+    reader = direct_reader(items, box, patch_url=patch_url) if direct else None
+    if reader is not None:
+        return DateSource(reader, None, shift, reader.nodata[0])
     arr = load_date(items, box, chunk=chunk, resampling=resampling, patch_url=patch_url)
-    return arr, shift
+    return DateSource(None, arr, shift, arr.attrs.get("nodata"))
 
 
-# odc-stac reads without resampling when the grids differ by less than this (pixels)
-_PASTE_TOLERANCE = 0.05
+def read_all(source: DateSource) -> np.ndarray:
+    """The whole of ``source``'s geobox, shifted onto the grid (eager)."""
+    if source.reader is None:
+        data = source.array.values
+    else:
+        data = source.reader.read(0, 0, *source.reader.shape)
+    return source.shift.apply(data, source.nodata) if source.shift else data
 
 
 @dataclass(frozen=True)
@@ -217,7 +260,7 @@ def subpixel_shift(items: Sequence[pystac.Item], geobox: GeoBox) -> SubpixelShif
     if len(offsets) != 1:
         return None
     ((fx, fy),) = offsets
-    near = [min(f, 1.0 - f) <= _PASTE_TOLERANCE for f in (fx, fy)]
+    near = [min(f, 1.0 - f) <= PASTE_TOLERANCE for f in (fx, fy)]
     return None if all(near) else SubpixelShift(fx, fy)
 
 

@@ -97,10 +97,14 @@ def update_attrs(path: str, **values: Any) -> None:
     zarr.open_group(path, mode="r+", zarr_format=3).attrs.update(_jsonable(values))
 
 
+def nodata_fractions(path: str) -> np.ndarray:
+    """``(tile, time)`` nodata fraction of every tile, NaN where not written yet."""
+    return zarr.open_array(f"{path.rstrip('/')}/{NODATA}", mode="r", zarr_format=3)[:]
+
+
 def pending_tiles(path: str) -> np.ndarray:
     """Boolean mask over tiles: True where the tile has not been written yet."""
-    nodata = zarr.open_array(f"{path.rstrip('/')}/{NODATA}", mode="r", zarr_format=3)[:]
-    return np.isnan(nodata).any(axis=1)
+    return np.isnan(nodata_fractions(path)).any(axis=1)
 
 
 def open_tiles(path: str) -> xr.Dataset:

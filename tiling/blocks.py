@@ -1,0 +1,90 @@
+"""Cutting read blocks into tiles and writing them (the work each worker does)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tiling.grid import Tile, TileGrid
+from tiling.load import Stretch, SubpixelShift
+from tiling.store import TileWriter
+
+
+def block_side(grid: TileGrid, tiles_per_block: int, workers: int) -> int:
+    """Tiles per block side: at most ``tiles_per_block``, small enough that there are at least
+    four blocks per worker, so every worker stays busy to the end."""
+    k = tiles_per_block
+    while k > 1 and _n_blocks(grid, k) < 4 * workers:
+        k -= 1
+    return k
+
+
+def _n_blocks(grid: TileGrid, k: int) -> int:
+    return -(-grid.n_rows // k) * -(-grid.n_cols // k)
+
+
+def nodata_mask(window: np.ndarray, nodata: Any) -> np.ndarray:
+    """Pixels where every band is nodata (NaN counts as nodata for float data)."""
+    missing = np.isnan(window) if window.dtype.kind == "f" else None
+    if nodata is not None:
+        is_nodata = window == nodata
+        missing = is_nodata if missing is None else missing | is_nodata
+    if missing is None:
+        return np.zeros(window.shape[1:], bool)
+    return np.all(missing, axis=0)
+
+
+def write_block(
+    path: str,
+    tiles: list[Tile],
+    y0: int,
+    x0: int,
+    before: Any,
+    after: Any,
+    nodata: tuple[Any, Any],
+    stretches: tuple[Stretch, Stretch],
+    shift: SubpixelShift | None = None,
+) -> int:
+    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker).
+
+    ``before``/``after`` are arrays or deferred reads (called here). With a ``shift``, ``after``
+    is one pixel larger each way, read on the after scene's own pixel lattice; each tile's
+    window is shifted onto the grid here.
+
+    Tiles with consecutive indices (a row of the block) are written with one call each for the
+    images and the nodata fractions, which costs much less than two small writes per tile.
+    """
+    before = before() if callable(before) else before
+    after = after() if callable(after) else after
+    pad = 1 if shift else 0
+    writer = TileWriter(path)
+    for run in _consecutive(tiles):
+        size = run[0].size
+        out = np.empty((len(run), 2, 3, size, size), dtype="uint8")
+        fractions = np.empty((len(run), 2), dtype="float32")
+        for i, tile in enumerate(run):
+            y, x = tile.y_off - y0, tile.x_off - x0
+            windows = (
+                before[:, y : y + size, x : x + size],
+                after[:, y : y + size + pad, x : x + size + pad],
+            )
+            if shift:
+                windows = (windows[0], shift.apply(windows[1], nodata[1]))
+            for t, (window, nd, stretch) in enumerate(zip(windows, nodata, stretches)):
+                mask = nodata_mask(window, nd)
+                out[i, t] = stretch.apply(window, mask)
+                fractions[i, t] = mask.mean()
+        writer.write_many(run[0].index, out, fractions)
+    return len(tiles)
+
+
+def _consecutive(tiles: list[Tile]) -> list[list[Tile]]:
+    """Split ``tiles`` into runs of consecutive indices."""
+    runs: list[list[Tile]] = []
+    for tile in tiles:
+        if runs and runs[-1][-1].index + 1 == tile.index:
+            runs[-1].append(tile)
+        else:
+            runs.append([tile])
+    return runs
