@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import duckdb
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
@@ -115,8 +116,6 @@ def _seg(geom: BaseGeometry) -> float:
 
 
 def _apply(tr: Transformer, xy):
-    import numpy as np
-
     x, y = tr.transform(xy[:, 0], xy[:, 1])
     return np.column_stack([x, y])
 
@@ -191,7 +190,8 @@ def query_inventory(
     frames = []
     for data_crs, local, sql, args in plan.statements():
         df = _tidy(plan.con.execute(sql, args).df())
-        geoms = shapely.from_wkb(df.pop("geometry").to_numpy())
+        wkb = [bytes(b) if b is not None else None for b in df.pop("geometry")]
+        geoms = shapely.from_wkb(np.array(wkb, dtype=object))
         gdf = gpd.GeoDataFrame(df, geometry=geoms, crs=data_crs)
         if local is not None and len(gdf):
             gdf = gdf[shapely.intersects(gdf.geometry.values, local)]
@@ -392,8 +392,10 @@ def format_table(
         g = df.to_crs(4326) if df.crs is not None else df
         g = g.copy()
         for c in g.columns:  # dates and lists → JSON-friendly
-            if c != g.geometry.name and g[c].dtype == object:
-                g[c] = [_jsonable(v) for v in g[c]]
+            if c != g.geometry.name and (
+                g[c].dtype == object or pd.api.types.is_datetime64_any_dtype(g[c])
+            ):
+                g[c] = pd.Series([_jsonable(v) for v in g[c]], index=g.index, dtype=object)
         text = g.to_json(drop_id=True, to_wgs84=False)
     elif fmt == "parquet":
         buf = _stdio.BytesIO()
@@ -412,6 +414,8 @@ def format_table(
 
 
 def _jsonable(v):
+    if v is None or v is pd.NaT:
+        return None
     if isinstance(v, (dt.date, pd.Timestamp)):
         return v.isoformat()
     if hasattr(v, "tolist"):
