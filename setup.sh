@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(default-jre-headless chromium)   # Java: METEOR; Chromium: report rendering tests
+APT_PACKAGES=(default-jre-headless)   # Java: METEOR (caption metrics)
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}         # CPU build; GPU users: see README
 
@@ -19,9 +19,9 @@ if command -v apt-get >/dev/null 2>&1; then
       echo "setup: installing system packages: ${missing[*]}"
       $SUDO apt-get update -qq || echo "setup: apt-get update failed; trying the install anyway"
       DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" || echo "setup: could not install ${missing[*]} (METEOR / report tests will be skipped)"
+        "${missing[@]}" || echo "setup: could not install ${missing[*]} (METEOR will be skipped)"
     else
-      echo "setup: not root and no sudo: skipping ${missing[*]} (METEOR / report tests will be skipped)"
+      echo "setup: not root and no sudo: skipping ${missing[*]} (METEOR will be skipped)"
     fi
   fi
 fi

@@ -13,5 +13,5 @@ $CLI dataset --out "$WORK/ds" --regions 10 --seed 0 --size-km 1.5
 $CLI train vgm --data "$WORK/ds/train.json" --val "$WORK/ds/val.json" --out "$WORK/vgm" \
     --config-preset tiny --epochs 8 --batch-size 16 --lr 1e-3 --seed 0 --threads 1
 $CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm" --out "$OUT" \
-    --epochs 3 --batch-size 16 --lr 2e-3 --seed 0 --threads 1
+    --epochs 6 --batch-size 16 --lr 2e-3 --seed 0 --threads 1
 $CLI eval --data "$WORK/ds/test.json" --model "$OUT" --out "$OUT/metrics_test.json" --device cpu
