@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalogs.errors import CatalogError, InputError
+from flows._inventory_cli import add_inventory_commands
 from flows._model_cli import (
     add_model_args,
     add_train_args,
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_args(p)
     p.set_defaults(func=cmd_ask)
 
+    add_inventory_commands(sub)
+
     p = sub.add_parser("catalog", help="catalog tools")
     csub = p.add_subparsers(dest="catalog_command", required=True)
     s = csub.add_parser("serve", help="serve STAC files as a STAC API on 127.0.0.1")
@@ -315,6 +318,11 @@ def _exit_code(exc: Exception) -> int | None:
 
         if isinstance(exc, DatasetError):
             return 2
+    if "flows.inventory" in sys.modules:
+        from flows.inventory import InventoryError
+
+        if isinstance(exc, InventoryError):
+            return 1
     if isinstance(exc, CatalogError | TilingError | FileNotFoundError | PermissionError):
         return 1
     return None

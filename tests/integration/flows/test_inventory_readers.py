@@ -289,3 +289,36 @@ def test_memory_root_queries(built):
     import fsspec
 
     fsspec.filesystem("memory").rm("/inv-query", recursive=True)
+
+
+def test_cli_query_and_summary(built, tmp_path, capsys):
+    from flows.cli import main
+
+    ds, root = built
+    assert main(["summary", str(root), "--format", "csv"]) == 0
+    out = capsys.readouterr().out
+    assert "synth" in out and "far" in out
+    box = ",".join(str(v) for v in _lonlat_box(ds, str(ds["tile_id"].values[0])))
+    target = tmp_path / "hits.geojson"
+    code = main(
+        [
+            "query",
+            str(root),
+            "--bbox",
+            box,
+            "--region",
+            "synth",
+            "--format",
+            "geojson",
+            "-o",
+            str(target),
+        ]
+    )
+    assert code == 0
+    doc = json.loads(target.read_text())
+    assert doc["type"] == "FeatureCollection" and doc["features"]
+    assert {f["properties"]["tile_id"] for f in doc["features"]} == {str(ds["tile_id"].values[0])}
+    assert main(["query", str(root), "--bbox", "1,2,3"]) == 2
+    assert "--bbox" in capsys.readouterr().err
+    assert main(["query", str(tmp_path / "nothing-here")]) == 1
+    assert "no change inventory" in capsys.readouterr().err
