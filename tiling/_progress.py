@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from functools import partial
 
 import dask
 import dask.threaded
+from dask.base import is_dask_collection
 from dask.callbacks import Callback
 from dask.delayed import Delayed
 from tqdm.auto import tqdm
@@ -45,11 +48,12 @@ class _CountTasks(Callback):
 
 
 def run_tasks(
-    tasks: Sequence[Delayed], *, total: int, desc: str, progress: bool | None = None
+    tasks: Sequence[partial], *, total: int, desc: str, progress: bool | None = None
 ) -> int:
-    """Compute ``tasks`` (each returning a count) and return the sum of their results.
+    """Run ``tasks`` (calls, each returning a count) and return the sum of their results.
 
-    Uses the active ``distributed`` client when there is one, else dask's threaded scheduler.
+    Uses the active ``distributed`` client when there is one; else a thread pool, or dask's
+    threaded scheduler when some argument is a dask collection still to compute.
     The progress bar shows on a terminal by default (``progress=None``).
     """
     if not tasks:
@@ -61,13 +65,35 @@ def run_tasks(
             from distributed import as_completed
 
             done = 0
-            for future in as_completed(client.compute(list(tasks))):
+            for future in as_completed(client.compute([_delayed(t) for t in tasks])):
                 n = int(future.result())
                 done += n
                 bar.update(n)
             return done
-        keys = {t.key for t in tasks}
-        with _CountTasks(keys, bar):
-            # the threaded scheduler by function: naming it "threads" imports distributed
-            results = dask.compute(*tasks, scheduler=dask.threaded.get)
-        return int(sum(results))
+        if any(is_dask_collection(a) for t in tasks for a in (*t.args, *t.keywords.values())):
+            delayed = [_delayed(t) for t in tasks]
+            with _CountTasks({d.key for d in delayed}, bar):
+                # the threaded scheduler by function: naming it "threads" imports distributed
+                results = dask.compute(*delayed, scheduler=dask.threaded.get)
+            return int(sum(results))
+        return _run_in_threads(tasks, bar)
+
+
+def _delayed(task: partial) -> Delayed:
+    return dask.delayed(task.func, pure=False)(*task.args, **task.keywords)
+
+
+def _run_in_threads(tasks: Sequence[partial], bar: tqdm) -> int:
+    done = 0
+    with ThreadPoolExecutor(worker_count()) as pool:
+        futures = [pool.submit(t) for t in tasks]
+        try:
+            for future in as_completed(futures):
+                n = int(future.result())
+                done += n
+                bar.update(n)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return done

@@ -11,17 +11,23 @@ from tiling.load import Stretch, SubpixelShift
 from tiling.store import TileWriter
 
 
-def block_side(grid: TileGrid, tiles_per_block: int, workers: int) -> int:
-    """Tiles per block side: at most ``tiles_per_block``, small enough that there are at least
-    four blocks per worker, so every worker stays busy to the end."""
-    k = tiles_per_block
-    while k > 1 and _n_blocks(grid, k) < 4 * workers:
-        k -= 1
-    return k
+def block_shape(grid: TileGrid, tiles_per_block: int, workers: int) -> tuple[int, int]:
+    """``(rows, cols)`` of tiles per read block, at most ``tiles_per_block²`` tiles.
+
+    Blocks are strips as wide as the grid (up to that many tiles), so their tiles have
+    consecutive indices and are written in one call; about 512 px tall (a COG block) unless
+    that leaves fewer than four blocks per worker, so every worker stays busy to the end.
+    """
+    most = tiles_per_block**2
+    cols = min(grid.n_cols, most)
+    rows = max(1, min(most // cols, -(-512 // grid.stride)))
+    while rows > 1 and _n_blocks(grid, rows, cols) < 4 * workers:
+        rows -= 1
+    return rows, cols
 
 
-def _n_blocks(grid: TileGrid, k: int) -> int:
-    return -(-grid.n_rows // k) * -(-grid.n_cols // k)
+def _n_blocks(grid: TileGrid, rows: int, cols: int) -> int:
+    return -(-grid.n_rows // rows) * -(-grid.n_cols // cols)
 
 
 def nodata_mask(window: np.ndarray, nodata: Any) -> np.ndarray:
@@ -52,8 +58,9 @@ def write_block(
     is one pixel larger each way, read on the after scene's own pixel lattice; each tile's
     window is shifted onto the grid here.
 
-    Tiles with consecutive indices (a row of the block) are written with one call each for the
-    images and the nodata fractions, which costs much less than two small writes per tile.
+    Runs of up to eight tiles with consecutive indices are written with one call
+    each for the images and the nodata fractions, which costs much less than two small writes
+    per tile. Short runs keep few tiles between "image stored" and "marked done".
     """
     before = before() if callable(before) else before
     after = after() if callable(after) else after
@@ -79,12 +86,18 @@ def write_block(
     return len(tiles)
 
 
-def _consecutive(tiles: list[Tile]) -> list[list[Tile]]:
-    """Split ``tiles`` into runs of consecutive indices."""
+def _consecutive(tiles: list[Tile], most: int = 8) -> list[list[Tile]]:
+    """Split ``tiles`` into runs of consecutive indices, of at most ``most`` (evenly split)."""
     runs: list[list[Tile]] = []
     for tile in tiles:
         if runs and runs[-1][-1].index + 1 == tile.index:
             runs[-1].append(tile)
         else:
             runs.append([tile])
-    return runs
+    return [part for run in runs for part in _split(run, -(-len(run) // most))]
+
+
+def _split(run: list[Tile], n: int) -> list[list[Tile]]:
+    size, extra = divmod(len(run), n)
+    bounds = np.cumsum([0] + [size + (i < extra) for i in range(n)])
+    return [run[a:b] for a, b in zip(bounds[:-1], bounds[1:])]

@@ -9,17 +9,17 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-import dask
 import numpy as np
 from affine import Affine
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import Geometry
 
 from tiling._progress import run_tasks, worker_count
-from tiling.blocks import block_side, nodata_mask, write_block
+from tiling.blocks import block_shape, nodata_mask, write_block
 from tiling.errors import TilingError, reraise_read_error
 from tiling.grid import TileGrid, make_grid
 from tiling.load import DateSource, Stretch, compute_stretch, open_date, read_all
@@ -170,15 +170,15 @@ def _measure(pair: Any, grid: TileGrid, load: dict[str, Any]) -> tuple[float, fl
 def _tasks(
     path: str,
     grid: TileGrid,
-    side: int,
+    shape: tuple[int, int],
     todo: np.ndarray,
     dates: tuple[DateSource, DateSource],
     stretches: tuple[Stretch, Stretch],
 ) -> list:
-    """One task per block of ``side`` x ``side`` tiles that has tiles still to write."""
+    """One task per block of ``shape`` tiles that has tiles still to write."""
     before, after = dates
     tasks = []
-    for block in grid.blocks(side):
+    for block in grid.blocks(*shape):
         tiles = [t for t in block if todo[t.index]]
         if not tiles:
             continue
@@ -186,7 +186,8 @@ def _tasks(
         y1 = block[-1].y_off + grid.tile_size
         x1 = block[-1].x_off + grid.tile_size
         tasks.append(
-            dask.delayed(write_block, pure=False)(
+            partial(
+                write_block,
                 path,
                 tiles,
                 y0,
@@ -245,8 +246,9 @@ def build_tiles(
     if attrs is None and Path(path).exists() and "://" not in path:
         shutil.rmtree(path)
 
-    side = block_side(grid, options.tiles_per_block, worker_count())
-    load = dict(chunk=side * grid.stride, resampling=options.resampling, patch_url=patch_url)
+    shape = block_shape(grid, options.tiles_per_block, worker_count())
+    chunk = max(shape) * grid.stride  # odc-stac's dask chunks, when it reads a date
+    load = dict(chunk=chunk, resampling=options.resampling, patch_url=patch_url)
     with reraise_read_error(pair):
         before = open_date(pair.before.items, grid.geobox, shift_ok=False, **load)
     after_box = grid.geobox
@@ -313,7 +315,7 @@ def build_tiles(
 
     todo = np.ones(grid.n_tiles, bool) if attrs is None else pending_tiles(path)
     n_done = int((~todo).sum())
-    tasks = _tasks(path, grid, side, todo, (before, after), stretches)
+    tasks = _tasks(path, grid, shape, todo, (before, after), stretches)
     if n_done:
         log.info(
             "%s: %d of %d tiles already written, %d to go",

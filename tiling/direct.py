@@ -62,9 +62,7 @@ class DirectReader:
     def fill(self) -> tuple[float, ...]:
         """Value of pixels no item covers (odc-stac: nodata, NaN for floats, else 0)."""
         kind = np.dtype(self.dtype).kind
-        return tuple(
-            (math.nan if kind == "f" else 0) if nd is None else nd for nd in self.nodata
-        )
+        return tuple((math.nan if kind == "f" else 0) if nd is None else nd for nd in self.nodata)
 
     def read(self, y0: int, x0: int, height: int, width: int) -> np.ndarray:
         """The mosaic in grid pixels ``[y0, y0 + height) x [x0, x0 + width)``."""

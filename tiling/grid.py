@@ -87,19 +87,21 @@ class TileGrid:
         """Affine transform of one tile's pixels in the grid CRS."""
         return self.transform @ Affine.translation(tile.x_off, tile.y_off)
 
-    def blocks(self, tiles_per_block: int) -> list[list[Tile]]:
-        """Group tiles into square blocks of ``tiles_per_block``² tiles (row-major blocks).
+    def blocks(self, tiles_per_block: int, cols: int | None = None) -> list[list[Tile]]:
+        """Group tiles into blocks of ``tiles_per_block`` rows by ``cols`` tiles (default
+        square), row-major.
 
         A block is read from the source scenes in one go, which amortises per-read overhead.
         """
+        rows, cols = tiles_per_block, cols or tiles_per_block
         out = []
-        for br in range(0, self.n_rows, tiles_per_block):
-            for bc in range(0, self.n_cols, tiles_per_block):
+        for br in range(0, self.n_rows, rows):
+            for bc in range(0, self.n_cols, cols):
                 out.append(
                     [
                         self.tile(r * self.n_cols + c)
-                        for r in range(br, min(br + tiles_per_block, self.n_rows))
-                        for c in range(bc, min(bc + tiles_per_block, self.n_cols))
+                        for r in range(br, min(br + rows, self.n_rows))
+                        for c in range(bc, min(bc + cols, self.n_cols))
                     ]
                 )
         return out

@@ -17,7 +17,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
@@ -48,10 +47,7 @@ def create_store(
     n, size = grid.n_tiles, grid.tile_size
     x0, y0 = tile_origins(grid)
     tiles = list(grid)
-    image = da.zeros((n, 2, 3, size, size), dtype="uint8", chunks=(1, 2, 3, size, size))
-    nodata = da.full((n, 2), np.nan, dtype="float32", chunks=(1, 2))
     ds = xr.Dataset(
-        {IMAGE: (("tile", "time", "band", "y", "x"), image), NODATA: (("tile", "time"), nodata)},
         coords={
             "tile_id": ("tile", np.array([t.tile_id for t in tiles], dtype=object)),
             "row": ("tile", np.array([t.row for t in tiles], dtype="int32")),
@@ -63,19 +59,32 @@ def create_store(
             "band": ("band", np.array(BANDS, dtype=object)),
         },
     )
-    encoding = {
-        IMAGE: {
-            "chunks": (1, 2, 3, size, size),
-            "compressors": (_codec(compression_level),),
-            "fill_value": 0,
-            "_FillValue": None,
-        },
-        NODATA: {"chunks": (1, 2), "fill_value": np.nan, "_FillValue": None},
-    }
-    ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+    ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False)
     group = zarr.open_group(path, mode="r+", zarr_format=3)
-    # the format marker goes last: a skeleton without it was interrupted and is rebuilt
-    group.attrs.update({**_jsonable(attrs), "format": STORE_FORMAT})
+    # the data variables straight through zarr: as xarray writes them, without a dask graph
+    coordinates = {"coordinates": group.attrs.get("coordinates", "")}
+    group.create_array(
+        IMAGE,
+        shape=(n, 2, 3, size, size),
+        chunks=(1, 2, 3, size, size),
+        dtype="uint8",
+        compressors=(_codec(compression_level),),
+        fill_value=0,
+        dimension_names=("tile", "time", "band", "y", "x"),
+        attributes=coordinates,
+    )
+    group.create_array(
+        NODATA,
+        shape=(n, 2),
+        chunks=(1, 2),
+        dtype="float32",
+        fill_value=np.nan,
+        dimension_names=("tile", "time"),
+        attributes=coordinates,
+    )
+    # the format marker goes last: a skeleton without it was interrupted and is rebuilt; put
+    # also drops the "coordinates" that xarray parks on a group without data variables
+    group.attrs.put({**_jsonable(attrs), "format": STORE_FORMAT})
 
 
 def _jsonable(attrs: Mapping[str, Any]) -> dict[str, Any]:
