@@ -44,6 +44,8 @@ class VGMConfig:
         class_weights: Optional CE weights for (background, road, building).
         seg_loss_weight, caption_loss_weight, change_loss_weight: Loss mix.
         change_threshold: ``change_score`` at or above which a pair counts as changed.
+        min_object_px: Predicted regions smaller than this are noise, not objects (64 px =
+            16 m² at 0.5 m, below any building; chosen on the synthetic validation split).
     """
 
     image_size: int = 256
@@ -71,6 +73,7 @@ class VGMConfig:
     caption_loss_weight: float = 1.0
     change_loss_weight: float = 1.0
     change_threshold: float = 0.5
+    min_object_px: int = 64
 
     def __post_init__(self) -> None:
         stages = {len(getattr(self, f)) for f in _STAGE_FIELDS}

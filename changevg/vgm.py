@@ -321,14 +321,15 @@ class VisionGuidedModule(nn.Module):
 
     @torch.inference_mode()
     def describe(
-        self, before: Tensor, after: Tensor, *, min_object_px: int = 16
+        self, before: Tensor, after: Tensor, *, min_object_px: int | None = None
     ) -> list[VGMDescription]:
         """Caption, change score, mask and change objects per pair (eval mode inside).
 
         Args:
             before: ``[B, 3, H, W]`` float images in ``[0, 1]``.
             after: Same shape as ``before``.
-            min_object_px: Connected regions smaller than this are not reported as objects.
+            min_object_px: Connected regions smaller than this are not reported as objects
+                (default: ``config.min_object_px``).
         """
         with self._eval():
             out, memory = self._encode(before, after)
@@ -338,7 +339,9 @@ class VisionGuidedModule(nn.Module):
         result = []
         for i, caption in enumerate(captions):
             mask = probs[i].argmax(axis=0).astype(np.uint8)
-            objects = mask_to_objects(mask, probs=probs[i], min_pixels=min_object_px)
+            objects = mask_to_objects(
+                mask, probs=probs[i], min_pixels=min_object_px or self.config.min_object_px
+            )
             score = float(scores[i])
             result.append(
                 VGMDescription(
