@@ -14,15 +14,20 @@ from tiling.store import TileWriter
 def block_shape(grid: TileGrid, tiles_per_block: int, workers: int) -> tuple[int, int]:
     """``(rows, cols)`` of tiles per read block, at most ``tiles_per_block²`` tiles.
 
-    Blocks are strips as wide as the grid (up to that many tiles), so their tiles have
-    consecutive indices and are written in one call; about 512 px tall (a COG block) unless
-    that leaves fewer than four blocks per worker, so every worker stays busy to the end.
+    Blocks are about 512 px tall (a COG block row: less decoding twice at block edges) and as
+    wide as the grid allows. While there are fewer than four blocks per worker (so every worker
+    stays busy to the end), they are halved in width down to about 1024 px, then shortened.
     """
     most = tiles_per_block**2
     cols = min(grid.n_cols, most)
     rows = max(1, min(most // cols, -(-512 // grid.stride)))
-    while rows > 1 and _n_blocks(grid, rows, cols) < 4 * workers:
-        rows -= 1
+    while _n_blocks(grid, rows, cols) < 4 * workers:
+        if cols * grid.stride >= 2048:
+            cols = -(-cols // 2)
+        elif rows > 1:
+            rows -= 1
+        else:
+            break
     return rows, cols
 
 

@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -258,8 +259,8 @@ def build_tiles(
             compute_stretch(pair.after.items, grid.geobox, patch_url=patch_url),
         )
         shift = None
-        with reraise_read_error(pair):
-            if options.register != "none":
+        if options.register == "correct":  # needed before the after date is read
+            with reraise_read_error(pair):
                 shift = _measure(pair, grid, load)
         applied = bool(
             options.register == "correct"
@@ -324,8 +325,14 @@ def build_tiles(
             grid.n_tiles,
             int(todo.sum()),
         )
-    with reraise_read_error(pair):
+    with reraise_read_error(pair), ThreadPoolExecutor(1) as side_thread:
+        # "measure" only records the shift: measure it while the tiles are being written
+        pending = registration["mode"] == "measure" and registration["shift_px"] is None
+        measuring = side_thread.submit(_measure, pair, grid, load) if pending else None
         n_written = run_tasks(tasks, total=int(todo.sum()), desc="tiles", progress=progress)
+        if measuring is not None:
+            registration = {**registration, "shift_px": measuring.result()}
+            update_attrs(path, registration=registration)
 
     fractions = nodata_fractions(path)
     mostly = (fractions > options.max_nodata_fraction).any(axis=1)

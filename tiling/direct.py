@@ -67,8 +67,7 @@ class DirectReader:
     def read(self, y0: int, x0: int, height: int, width: int) -> np.ndarray:
         """The mosaic in grid pixels ``[y0, y0 + height) x [x0, x0 + width)``."""
         out = np.empty((len(self.nodata), height, width), dtype=self.dtype)
-        for band, fill in enumerate(self.fill):
-            out[band] = fill
+        first = True  # the first item to touch the window is copied, later ones fill gaps
         with rasterio.Env(**GDAL_ENV):
             for item in self.items:
                 r0, c0 = max(y0, item.row), max(x0, item.col)
@@ -76,22 +75,35 @@ class DirectReader:
                 c1 = min(x0 + width, item.col + item.width)
                 if r1 <= r0 or c1 <= c0:
                     continue
+                if first and (r0, c0, r1, c1) != (y0, x0, y0 + height, x0 + width):
+                    self._fill(out)
                 window = Window(c0 - item.col, r0 - item.row, c1 - c0, r1 - r0)
                 for part in item.parts:
                     data = _read(item.item_id, part, window)
                     for i, band in enumerate(part.bands):
                         dst = out[band, r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-                        self._paste(dst, data[i], part.file_nodata[i], band)
+                        src = self._remap(data[i], part.file_nodata[i], band)
+                        if first:
+                            dst[...] = src
+                        else:
+                            np.copyto(dst, src, where=_is(dst, self.fill[band]))
+                first = False
+        if first:
+            self._fill(out)
         return out
 
-    def _paste(self, dst: np.ndarray, src: np.ndarray, file_nodata, band: int) -> None:
-        """First valid pixel wins; the file's nodata is remapped as odc-stac does."""
+    def _fill(self, out: np.ndarray) -> None:
+        for band, fill in enumerate(self.fill):
+            out[band] = fill
+
+    def _remap(self, src: np.ndarray, file_nodata, band: int) -> np.ndarray:
+        """The file's nodata as odc-stac reports it (the catalog's, else NaN for floats)."""
         nodata = self.nodata[band]
         if nodata is None:
-            nodata = math.nan if dst.dtype.kind == "f" else file_nodata
+            nodata = math.nan if src.dtype.kind == "f" else file_nodata
         if nodata is not None and file_nodata is not None and not _same(file_nodata, nodata):
-            src = np.where(_is(src, file_nodata), nodata, src).astype(dst.dtype, copy=False)
-        np.copyto(dst, src, where=_is(dst, self.fill[band]))
+            src = np.where(_is(src, file_nodata), nodata, src).astype(src.dtype, copy=False)
+        return src
 
 
 def _is(data: np.ndarray, value: float) -> np.ndarray:

@@ -71,3 +71,18 @@ def test_killed_run_resumes_without_redoing_tiles(small_pair, tmp_path):
     assert np.array_equal(got["image"].values, want["image"].values)
     assert np.array_equal(got["nodata_fraction"].values, want["nodata_fraction"].values)
     assert got.attrs["complete"] is True
+
+
+def test_shift_measured_while_writing_is_recorded_again_after_a_kill(small_pair, tmp_path):
+    """The shift ("measure" mode) is recorded after the tiles; a run killed before that
+    measures it again on resume."""
+    from tiling.store import update_attrs
+
+    store = tmp_path / "m.zarr"
+    first = build_tiles(small_pair, store, options=TileOptions(tile_size=128))
+    assert first.shift_px is not None
+    registration = open_tiles(str(store)).attrs["registration"]
+    update_attrs(str(store), registration={**registration, "shift_px": None})
+    again = build_tiles(small_pair, store, options=TileOptions(tile_size=128))
+    assert again.n_written == 0 and again.shift_px == first.shift_px
+    assert open_tiles(str(store)).attrs["registration"]["shift_px"] == list(first.shift_px)
