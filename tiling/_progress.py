@@ -44,38 +44,38 @@ class _CountTasks(Callback):
 
     def _posttask(self, key, result, dsk, state, worker_id):  # noqa: D401 - dask hook
         if key in self._keys:
-            self._bar.update(int(result))
+            self._bar.update(len(result[0]))
 
 
 def run_tasks(
     tasks: Sequence[partial], *, total: int, desc: str, progress: bool | None = None
-) -> int:
-    """Run ``tasks`` (calls, each returning a count) and return the sum of their results.
+) -> list:
+    """Run ``tasks`` and return their results, each ``(tile indices, ...)``: the progress bar
+    counts the indices.
 
     Uses the active ``distributed`` client when there is one; else a thread pool, or dask's
     threaded scheduler when some argument is a dask collection still to compute.
     The progress bar shows on a terminal by default (``progress=None``).
     """
     if not tasks:
-        return 0
+        return []
     disable = None if progress is None else not progress
     with tqdm(total=total, desc=desc, unit="tile", disable=disable, leave=False) as bar:
         client = _distributed_client()
         if client is not None:
             from distributed import as_completed
 
-            done = 0
+            results = []
             for future in as_completed(client.compute([_delayed(t) for t in tasks])):
-                n = int(future.result())
-                done += n
-                bar.update(n)
-            return done
+                results.append(future.result())
+                bar.update(len(results[-1][0]))
+            return results
         if any(is_dask_collection(a) for t in tasks for a in (*t.args, *t.keywords.values())):
             delayed = [_delayed(t) for t in tasks]
             with _CountTasks({d.key for d in delayed}, bar):
                 # the threaded scheduler by function: naming it "threads" imports distributed
                 results = dask.compute(*delayed, scheduler=dask.threaded.get)
-            return int(sum(results))
+            return list(results)
         return _run_in_threads(tasks, bar)
 
 
@@ -83,17 +83,16 @@ def _delayed(task: partial) -> Delayed:
     return dask.delayed(task.func, pure=False)(*task.args, **task.keywords)
 
 
-def _run_in_threads(tasks: Sequence[partial], bar: tqdm) -> int:
-    done = 0
+def _run_in_threads(tasks: Sequence[partial], bar: tqdm) -> list:
+    results = []
     with ThreadPoolExecutor(worker_count()) as pool:
         futures = [pool.submit(t) for t in tasks]
         try:
             for future in as_completed(futures):
-                n = int(future.result())
-                done += n
-                bar.update(n)
+                results.append(future.result())
+                bar.update(len(results[-1][0]))
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-    return done
+    return results

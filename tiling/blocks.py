@@ -56,21 +56,23 @@ def write_block(
     nodata: tuple[Any, Any],
     stretches: tuple[Stretch, Stretch],
     shift: SubpixelShift | None = None,
-) -> int:
-    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut one read block into tiles, stretch them to uint8 and write them (runs on a worker);
+    returns the tiles' indices and nodata fractions.
 
     ``before``/``after`` are arrays or deferred reads (called here). With a ``shift``, ``after``
     is one pixel larger each way, read on the after scene's own pixel lattice; each tile's
     window is shifted onto the grid here.
 
-    Runs of up to eight tiles with consecutive indices are written with one call
-    each for the images and the nodata fractions, which costs much less than two small writes
-    per tile. Short runs keep few tiles between "image stored" and "marked done".
+    Runs of up to eight tiles with consecutive indices are written with one call each for the
+    images and the nodata fractions (all in one round trip to zarr), which costs much less
+    than two small writes per tile. Short runs keep few tiles between "image stored" and
+    "marked done".
     """
     before = before() if callable(before) else before
     after = after() if callable(after) else after
     pad = 1 if shift else 0
-    writer = TileWriter(path)
+    writes = []
     for run in _consecutive(tiles):
         size = run[0].size
         out = np.empty((len(run), 2, 3, size, size), dtype="uint8")
@@ -87,8 +89,9 @@ def write_block(
                 mask = nodata_mask(window, nd)
                 out[i, t] = stretch.apply(window, mask)
                 fractions[i, t] = mask.mean()
-        writer.write_many(run[0].index, out, fractions)
-    return len(tiles)
+        writes.append((run[0].index, out, fractions))
+    TileWriter(path).write_runs(writes)
+    return np.array([t.index for t in tiles]), np.concatenate([w[2] for w in writes])
 
 
 def _consecutive(tiles: list[Tile], most: int = 8) -> list[list[Tile]]:

@@ -28,7 +28,6 @@ from tiling.register import measure_shift
 from tiling.store import (
     create_store,
     nodata_fractions,
-    pending_tiles,
     read_attrs,
     update_attrs,
 )
@@ -154,13 +153,22 @@ def _registration_window(grid: TileGrid, size: int = 512) -> tuple[slice, slice]
     return slice(y0, y0 + sy), slice(x0, x0 + sx)
 
 
-def _measure(pair: Any, grid: TileGrid, load: dict[str, Any]) -> tuple[float, float]:
-    """Residual shift between the dates, measured on a central window read on its own."""
+def _measure(
+    pair: Any, grid: TileGrid, load: dict[str, Any], dates: tuple[DateSource, DateSource]
+) -> tuple[float, float]:
+    """Residual shift between the dates (``dates`` on the grid), measured on a central window
+    read on its own."""
     ys, xs = _registration_window(grid)
-    window = grid.geobox[ys, xs]  # reads just this window, not the whole blocks around it
-    before = open_date(pair.before.items, window, shift_ok=False, **load)
-    after = open_date(pair.after.items, window, **load)
-    b, a = read_all(before), read_all(after)
+    before, after = dates
+    if before.reader is None or after.reader is None:
+        window = grid.geobox[ys, xs]  # reads just this window, not the whole blocks around it
+        before = open_date(pair.before.items, window, shift_ok=False, **load)
+        after = open_date(pair.after.items, window, **load)
+        b, a = read_all(before), read_all(after)
+    else:
+        b = before.block(ys.start, ys.stop, xs.start, xs.stop)()
+        a = after.block(ys.start, ys.stop, xs.start, xs.stop)()
+        a = after.shift.apply(a, after.nodata) if after.shift else a
     valid = ~(nodata_mask(b, before.nodata) | nodata_mask(a, after.nodata))
     if valid.mean() < 0.25:
         log.warning("registration window is mostly nodata; shift not measured")
@@ -252,7 +260,7 @@ def build_tiles(
     load = dict(chunk=chunk, resampling=options.resampling, patch_url=patch_url)
     with reraise_read_error(pair):
         before = open_date(pair.before.items, grid.geobox, shift_ok=False, **load)
-    after_box = grid.geobox
+        after = open_date(pair.after.items, grid.geobox, **load)  # before any correction
     if attrs is None:
         stretches = (
             compute_stretch(pair.before.items, grid.geobox, patch_url=patch_url),
@@ -261,7 +269,7 @@ def build_tiles(
         shift = None
         if options.register == "correct":  # needed before the after date is read
             with reraise_read_error(pair):
-                shift = _measure(pair, grid, load)
+                shift = _measure(pair, grid, load, (before, after))
         applied = bool(
             options.register == "correct"
             and shift
@@ -311,10 +319,13 @@ def build_tiles(
         after_box = GeoBox(
             grid.geobox.shape, grid.transform @ Affine.translation(dx, dy), grid.geobox.crs
         )
-    with reraise_read_error(pair):
-        after = open_date(pair.after.items, after_box, **load)
+        with reraise_read_error(pair):
+            after = open_date(pair.after.items, after_box, **load)
 
-    todo = np.ones(grid.n_tiles, bool) if attrs is None else pending_tiles(path)
+    fractions = np.full((grid.n_tiles, 2), np.nan, "float32")
+    if attrs is not None:
+        fractions = nodata_fractions(path)
+    todo = np.isnan(fractions).any(axis=1)
     n_done = int((~todo).sum())
     tasks = _tasks(path, grid, shape, todo, (before, after), stretches)
     if n_done:
@@ -328,13 +339,17 @@ def build_tiles(
     with reraise_read_error(pair), ThreadPoolExecutor(1) as side_thread:
         # "measure" only records the shift: measure it while the tiles are being written
         pending = registration["mode"] == "measure" and registration["shift_px"] is None
-        measuring = side_thread.submit(_measure, pair, grid, load) if pending else None
-        n_written = run_tasks(tasks, total=int(todo.sum()), desc="tiles", progress=progress)
+        measuring = None
+        if pending:
+            measuring = side_thread.submit(_measure, pair, grid, load, (before, after))
+        results = run_tasks(tasks, total=int(todo.sum()), desc="tiles", progress=progress)
         if measuring is not None:
             registration = {**registration, "shift_px": measuring.result()}
             update_attrs(path, registration=registration)
 
-    fractions = nodata_fractions(path)
+    for indices, written in results:
+        fractions[indices] = written
+    n_written = sum(len(indices) for indices, _ in results)
     mostly = (fractions > options.max_nodata_fraction).any(axis=1)
     ids = np.array([grid.tile(i).tile_id for i in range(grid.n_tiles)], dtype=object)
     summary = TileStoreSummary(

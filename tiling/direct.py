@@ -10,8 +10,11 @@ matches ``odc.stac.load`` (same fill, nodata remap and first-valid-wins mosaic i
 from __future__ import annotations
 
 import math
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pystac
@@ -57,6 +60,7 @@ class DirectReader:
     shape: tuple[int, int]  # of the geobox, in pixels
     dtype: str
     nodata: tuple[float | None, ...]  # per output band, as odc-stac reports it
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # keys its open files
 
     @property
     def fill(self) -> tuple[float, ...]:
@@ -68,26 +72,25 @@ class DirectReader:
         """The mosaic in grid pixels ``[y0, y0 + height) x [x0, x0 + width)``."""
         out = np.empty((len(self.nodata), height, width), dtype=self.dtype)
         first = True  # the first item to touch the window is copied, later ones fill gaps
-        with rasterio.Env(**GDAL_ENV):
-            for item in self.items:
-                r0, c0 = max(y0, item.row), max(x0, item.col)
-                r1 = min(y0 + height, item.row + item.height)
-                c1 = min(x0 + width, item.col + item.width)
-                if r1 <= r0 or c1 <= c0:
-                    continue
-                if first and (r0, c0, r1, c1) != (y0, x0, y0 + height, x0 + width):
-                    self._fill(out)
-                window = Window(c0 - item.col, r0 - item.row, c1 - c0, r1 - r0)
-                for part in item.parts:
-                    data = _read(item.item_id, part, window)
-                    for i, band in enumerate(part.bands):
-                        dst = out[band, r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
-                        src = self._remap(data[i], part.file_nodata[i], band)
-                        if first:
-                            dst[...] = src
-                        else:
-                            np.copyto(dst, src, where=_is(dst, self.fill[band]))
-                first = False
+        for item in self.items:
+            r0, c0 = max(y0, item.row), max(x0, item.col)
+            r1 = min(y0 + height, item.row + item.height)
+            c1 = min(x0 + width, item.col + item.width)
+            if r1 <= r0 or c1 <= c0:
+                continue
+            if first and (r0, c0, r1, c1) != (y0, x0, y0 + height, x0 + width):
+                self._fill(out)
+            window = Window(c0 - item.col, r0 - item.row, c1 - c0, r1 - r0)
+            for part in item.parts:
+                data = _read(item.item_id, part, window, self.token)
+                for i, band in enumerate(part.bands):
+                    dst = out[band, r0 - y0 : r1 - y0, c0 - x0 : c1 - x0]
+                    src = self._remap(data[i], part.file_nodata[i], band)
+                    if first:
+                        dst[...] = src
+                    else:
+                        np.copyto(dst, src, where=_is(dst, self.fill[band]))
+            first = False
         if first:
             self._fill(out)
         return out
@@ -115,11 +118,36 @@ def _same(a: float, b: float) -> bool:
     return both_nan or a == b
 
 
-def _read(item_id: str, part: Part, window: Window) -> np.ndarray:
+_open_files = threading.local()  # per thread: (reader token, href) -> open dataset
+_MAX_OPEN = 16
+
+
+def _dataset(token: str, href: str) -> rasterio.DatasetReader:
+    """An open dataset for ``href``, kept per thread (and reader) across blocks: opening a file
+    costs more than reading a block of it, and GDAL's cache keeps the blocks decoded at
+    block edges. Closed when evicted or when the thread ends."""
+    cache = getattr(_open_files, "cache", None)
+    if cache is None:
+        cache = _open_files.cache = OrderedDict()
+    key = (token, href)
+    src = cache.get(key)
+    if src is None:
+        with rasterio.Env(**GDAL_ENV):
+            src = cache[key] = rasterio.open(href)
+        while len(cache) > _MAX_OPEN:
+            cache.popitem(last=False)[1].close()
+    else:
+        cache.move_to_end(key)
+    return src
+
+
+def _read(item_id: str, part: Part, window: Window, token: str) -> np.ndarray:
     try:
-        with rasterio.open(part.href) as src:
-            return src.read(list(part.indexes), window=window)
+        return _dataset(token, part.href).read(list(part.indexes), window=window)
     except rasterio.errors.RasterioError as exc:
+        dropped = _open_files.__dict__.get("cache", {}).pop((token, part.href), None)
+        if dropped is not None:
+            dropped.close()
         raise TilingError(
             f"item {item_id!r}: could not read {part.href}: {exc}. The file may be truncated "
             "or corrupt: fetch it again or leave the item out of the catalog."
