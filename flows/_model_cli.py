@@ -55,6 +55,7 @@ def cmd_train_vlm(args: argparse.Namespace) -> int:
         vgm=args.vgm,
         images_root=args.images,
         base=args.base,
+        init=args.init,
         freeze_vgm=not args.train_vgm,
         lora_rank=args.lora_rank,
         resume=not args.restart,

@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(t)
     t.add_argument("--vgm", required=True, help="trained VGM folder")
     t.add_argument("--base", help="local Qwen2.5-VL-Instruct folder: train LoRA on it")
+    t.add_argument("--init", help="ChangeVG folder to continue training from (scratch recipe)")
     t.add_argument("--lora-rank", type=int, default=8)
     t.add_argument("--train-vgm", action="store_true", help="also update the VGM's weights")
     t.set_defaults(func=cmd_train_vlm)

@@ -12,6 +12,10 @@ mkdir -p "$WORK"
 $CLI dataset --out "$WORK/ds" --regions 10 --seed 0 --size-km 1.5
 $CLI train vgm --data "$WORK/ds/train.json" --val "$WORK/ds/val.json" --out "$WORK/vgm" \
     --config-preset tiny --epochs 8 --batch-size 16 --lr 1e-3 --seed 0 --threads 1
-$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm" --out "$OUT" \
+# stage 1: a small Qwen2.5-VL-architecture model from scratch (tokenizer built from the data)
+$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm" --out "$WORK/stage1" \
     --epochs 6 --batch-size 16 --lr 2e-3 --seed 0 --threads 1
+# stage 2: more epochs from stage 1 (stage 1 alone copied the VGM's counts poorly)
+$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm" --init "$WORK/stage1" --out "$OUT" \
+    --epochs 8 --batch-size 16 --lr 1.5e-3 --seed 1 --threads 1
 $CLI eval --data "$WORK/ds/test.json" --model "$OUT" --out "$OUT/metrics_test.json" --device cpu

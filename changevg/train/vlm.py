@@ -207,6 +207,7 @@ def train_vlm(
     vgm: str | Path,
     images_root: str | Path | None = None,
     base: str | Path | None = None,
+    init: str | Path | None = None,
     freeze_vgm: bool = True,
     lora_rank: int = 8,
     pack: bool = True,
@@ -223,6 +224,8 @@ def train_vlm(
         images_root: Folder the image paths are relative to (default: the JSON's folder).
         base: Local Qwen2.5-VL-Instruct folder; with it LoRA is trained, without it a small
             model is trained from scratch.
+        init: A ChangeVG folder to continue training from (a second stage of the scratch
+            recipe: same tokenizer, all weights); ``vgm`` must be the VGM inside it.
         freeze_vgm: Keep the VGM's weights fixed (its outputs are then cached).
         lora_rank: LoRA rank (with ``base``).
         pack: Train on one conversation per pair with all its questions, in a shuffled order
@@ -251,6 +254,12 @@ def train_vlm(
     if base:
         model, processor = load_changevg(base=base, vgm=vgm_module, device=device)
         model = apply_lora(model, rank=lora_rank, train_vgm=not freeze_vgm)
+    elif init:
+        model, processor = load_changevg(init, device=device)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        for p in model.vgm.parameters():
+            p.requires_grad_(not freeze_vgm)
     else:
         ckpt_processor = None
         if resume and (out / "checkpoint" / "processor").exists():
@@ -333,6 +342,7 @@ def train_vlm(
         "train": str(train),
         "vgm": str(vgm),
         "base": str(base) if base else None,
+        "init": str(init) if init else None,
         "recipe": "lora" if base else "scratch",
         "lora_rank": lora_rank if base else None,
         "freeze_vgm": freeze_vgm,
