@@ -65,14 +65,15 @@ def write_block(
     window is shifted onto the grid here.
 
     Runs of up to eight tiles with consecutive indices are written with one call each for the
-    images and the nodata fractions (all in one round trip to zarr), which costs much less
+    images and the nodata fractions, which costs much less
     than two small writes per tile. Short runs keep few tiles between "image stored" and
     "marked done".
     """
     before = before() if callable(before) else before
     after = after() if callable(after) else after
     pad = 1 if shift else 0
-    writes = []
+    writer = TileWriter(path)
+    written = []
     for run in _consecutive(tiles):
         size = run[0].size
         out = np.empty((len(run), 2, 3, size, size), dtype="uint8")
@@ -89,9 +90,9 @@ def write_block(
                 mask = nodata_mask(window, nd)
                 out[i, t] = stretch.apply(window, mask)
                 fractions[i, t] = mask.mean()
-        writes.append((run[0].index, out, fractions))
-    TileWriter(path).write_runs(writes)
-    return np.array([t.index for t in tiles]), np.concatenate([w[2] for w in writes])
+        writer.write_many(run[0].index, out, fractions)
+        written.append(fractions)
+    return np.array([t.index for t in tiles]), np.concatenate(written)
 
 
 def _consecutive(tiles: list[Tile], most: int = 8) -> list[list[Tile]]:

@@ -14,14 +14,13 @@ Layout (DESIGN.md §2), one group per run and AOI:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
-from zarr.core.sync import sync
 
 from tiling.grid import TileGrid, tile_origins
 
@@ -144,18 +143,6 @@ class TileWriter:
         """Write one tile pair; the nodata fraction goes last and marks the tile done."""
         self._image[index] = image
         self._nodata[index] = nodata_fraction.astype("float32")
-
-    def write_runs(self, runs: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> None:
-        """:meth:`write_many` for several ``(start, images, nodata_fractions)`` runs, in order,
-        with one round trip to zarr's event loop (each costs milliseconds on a busy machine)."""
-        sync(self._write_runs(runs))
-
-    async def _write_runs(self, runs: Sequence[tuple[int, np.ndarray, np.ndarray]]) -> None:
-        image, nodata = self._image.async_array, self._nodata.async_array
-        for start, images, fractions in runs:
-            stop = start + len(images)
-            await image.setitem(slice(start, stop), images)
-            await nodata.setitem(slice(start, stop), fractions.astype("float32"))
 
     def write_many(self, start: int, images: np.ndarray, nodata_fractions: np.ndarray) -> None:
         """Write the tile pairs ``start, start + 1, ...`` in one go; their nodata fractions go

@@ -15,8 +15,12 @@ from tiling import TileOptions, build_tiles, open_tiles
 
 
 def _done_tiles(store) -> set[int]:
+    """Tiles whose nodata-fraction chunk (the store's completion marker) is in place; a
+    chunk's folder alone may be left by a kill between zarr's mkdir and its rename."""
     folder = store / "nodata_fraction" / "c"
-    return {int(p.name) for p in folder.iterdir()} if folder.exists() else set()
+    if not folder.exists():
+        return set()
+    return {int(p.name) for p in folder.iterdir() if (p / "0").exists()}
 
 
 def _tile_cmd(pair_file, store):
