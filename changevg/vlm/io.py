@@ -161,6 +161,21 @@ def _check_loading(info: dict[str, Any], folder: Path, allowed_missing: tuple[st
         )
 
 
+def _from_pretrained(folder: PathLike, config: Any, vgm: nn.Module | None, dtype: Any):
+    """Local safetensors only, no remote code; size mismatches are reported by the caller."""
+    return ChangeVGForConditionalGeneration.from_pretrained(
+        folder,
+        config=config,
+        vgm=vgm,
+        local_files_only=True,
+        use_safetensors=True,
+        trust_remote_code=False,
+        dtype=_dtype(dtype),
+        output_loading_info=True,
+        ignore_mismatched_sizes=True,  # reported by _check_loading, naming the file
+    )
+
+
 def load_changevg(
     path: PathLike | None = None,
     *,
@@ -216,17 +231,7 @@ def _load_folder(
             f"config.json has {config.changevg['fine_grid']}"
         )
     module = vgm if isinstance(vgm, nn.Module) else None
-    model, info = ChangeVGForConditionalGeneration.from_pretrained(
-        folder,
-        config=config,
-        vgm=module,
-        local_files_only=True,
-        use_safetensors=True,
-        trust_remote_code=False,
-        dtype=_dtype(dtype),
-        output_loading_info=True,
-        ignore_mismatched_sizes=True,  # reported below, naming the file
-    )
+    model, info = _from_pretrained(folder, config, module, dtype)
     _check_loading(info, folder, allowed_missing=())
     if vgm is not None and not isinstance(vgm, nn.Module):
         _load_vgm_file(model, Path(vgm))
@@ -305,17 +310,7 @@ def _load_base(
     module = vgm if isinstance(vgm, nn.Module) else None
     if module is None and vgm is not None and not config.changevg.get("vgm"):
         raise ChangeVGFolderError(f"{cv_file}: no 'vgm' entry to rebuild the VGM for {vgm}")
-    model, info = ChangeVGForConditionalGeneration.from_pretrained(
-        base,
-        config=config,
-        vgm=module,
-        local_files_only=True,
-        use_safetensors=True,
-        trust_remote_code=False,
-        dtype=_dtype(dtype),
-        output_loading_info=True,
-        ignore_mismatched_sizes=True,  # reported below, naming the file
-    )
+    model, info = _from_pretrained(base, config, module, dtype)
     # The base has no VGM or projector: they come from the VGM file and the adapter.
     _check_loading(info, base, allowed_missing=("vgm.", "vgm_projector."))
     in_adapter = _adapter_modules(adapter / "adapter_model.safetensors")
