@@ -79,6 +79,9 @@ def create_store(
         chunks=(1, 2),
         dtype="float32",
         fill_value=np.nan,
+        # one flat folder of `c.{tile}.0` files: a per-tile folder (mkdir + rename per marker)
+        # was most of the cost of resumability on small regions
+        chunk_key_encoding={"name": "default", "separator": "."},
         dimension_names=("tile", "time"),
         attributes=coordinates,
     )

@@ -15,12 +15,11 @@ from tiling import TileOptions, build_tiles, open_tiles
 
 
 def _done_tiles(store) -> set[int]:
-    """Tiles whose nodata-fraction chunk (the store's completion marker) is in place; a
-    chunk's folder alone may be left by a kill between zarr's mkdir and its rename."""
-    folder = store / "nodata_fraction" / "c"
+    """Tiles whose nodata-fraction chunk (the store's completion marker, `c.{tile}.0`) exists."""
+    folder = store / "nodata_fraction"
     if not folder.exists():
         return set()
-    return {int(p.name) for p in folder.iterdir() if (p / "0").exists()}
+    return {int(p.name.split(".")[1]) for p in folder.glob("c.*.0")}
 
 
 def _tile_cmd(pair_file, store):
