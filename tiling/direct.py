@@ -10,6 +10,7 @@ matches ``odc.stac.load`` (same fill, nodata remap and first-valid-wins mosaic i
 from __future__ import annotations
 
 import math
+import os
 import threading
 import uuid
 from collections import OrderedDict
@@ -28,6 +29,10 @@ from tiling.errors import TilingError
 # odc-stac pastes without resampling when the grids differ by less than this (pixels)
 PASTE_TOLERANCE = 0.05
 GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_CACHEMAX": 64}
+# GDAL sizes its block cache once, at first use, from GDAL_CACHEMAX (default: 5% of RAM); left at
+# the default, the cache grows with the area read and peak memory with it. A user's own
+# setting wins.
+os.environ.setdefault("GDAL_CACHEMAX", "64")
 
 
 @dataclass(frozen=True)
