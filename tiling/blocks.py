@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from tiling.grid import Tile, TileGrid
-from tiling.load import Stretch, SubpixelShift
+from tiling.load import Stretch, SubpixelShift, invalid_pixels
 from tiling.store import TileWriter
 
 
@@ -37,13 +37,10 @@ def _n_blocks(grid: TileGrid, rows: int, cols: int) -> int:
 
 def nodata_mask(window: np.ndarray, nodata: Any) -> np.ndarray:
     """Pixels where every band is nodata (NaN counts as nodata for float data)."""
-    missing = np.isnan(window) if window.dtype.kind == "f" else None
-    if nodata is not None:
-        is_nodata = window == nodata
-        missing = is_nodata if missing is None else missing | is_nodata
-    if missing is None:
+    invalid = invalid_pixels(window, nodata)
+    if invalid is None:
         return np.zeros(window.shape[1:], bool)
-    return np.all(missing, axis=0)
+    return np.all(invalid, axis=0)
 
 
 def write_block(

@@ -202,7 +202,7 @@ class SubpixelShift:
 
     def apply(self, data: np.ndarray, nodata: float | None) -> np.ndarray:
         """``(band, h + 1, w + 1)`` read on :meth:`padded` → ``(band, h, w)`` on the grid."""
-        invalid = _invalid(data, nodata)
+        invalid = invalid_pixels(data, nodata)
         if invalid is None:
             out = self._interpolate(data.astype("float32"))
         else:
@@ -225,7 +225,7 @@ class SubpixelShift:
         return across[:, :-1] * (1 - fy) + across[:, 1:] * fy
 
 
-def _invalid(data: np.ndarray, nodata: float | None) -> np.ndarray | None:
+def invalid_pixels(data: np.ndarray, nodata: float | None) -> np.ndarray | None:
     """Per-band nodata mask, or None when every pixel is valid."""
     invalid = np.isnan(data) if data.dtype.kind == "f" else None
     if nodata is not None and not (isinstance(nodata, float) and math.isnan(nodata)):

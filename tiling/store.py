@@ -114,11 +114,6 @@ def nodata_fractions(path: str) -> np.ndarray:
     return zarr.open_array(f"{path.rstrip('/')}/{NODATA}", mode="r", zarr_format=3)[:]
 
 
-def pending_tiles(path: str) -> np.ndarray:
-    """Boolean mask over tiles: True where the tile has not been written yet."""
-    return np.isnan(nodata_fractions(path)).any(axis=1)
-
-
 def open_tiles(path: str) -> xr.Dataset:
     """Open a tile store lazily as an :class:`xarray.Dataset` (use its ``.tiles`` accessor)."""
     if read_attrs(path) is None:

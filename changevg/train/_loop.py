@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 STATE_NAME = "trainer_state.json"
 OPTIMIZER_NAME = "optimizer.pt"
@@ -138,7 +137,3 @@ def load_checkpoint(folder: Path, optimizer: torch.optim.Optimizer) -> TrainerSt
     optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, weights_only=True))
     data = json.loads((folder / STATE_NAME).read_text())
     return TrainerState(step=int(data["step"]), history=data.get("history", []))
-
-
-def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
-    return [p for p in model.parameters() if p.requires_grad]
