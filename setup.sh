@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(default-jre-headless)   # Java: METEOR (caption metrics)
+APT_PACKAGES=(default-jre-headless chromium)   # Java: METEOR (caption metrics); chromium: report test
 PYTHON=${PYTHON:-python3}
 TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}         # CPU build; GPU users: see README
 
