@@ -6,6 +6,7 @@ window as a :class:`DateWindow` of two timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 import re
@@ -140,16 +141,21 @@ class DateWindow:
         return self.to_stac()
 
 
-def parse_window(value: str | DateWindow | Sequence[Any], *, name: str = "window") -> DateWindow:
+def parse_window(
+    value: str | DateWindow | Sequence[Any], *, name: str = "window", today: date | None = None
+) -> DateWindow:
     """Parse ``"START/END"`` (dates or RFC 3339 datetimes) into a UTC :class:`DateWindow`.
 
     A date-only end means the whole day (``2022-12-31`` -> ``23:59:59.999999``); naive
     datetimes are taken as UTC. A single date means that day. Open ends (``..``) are refused:
-    a change run needs two bounded windows.
+    a change run needs two bounded windows. Either end may be relative to ``today`` (for
+    scheduled runs): ``today``, or ``-N`` with a unit ``d``, ``w``, ``m`` (calendar months) or
+    ``y`` — ``"-2y/-1y"`` is the year before last, ``"-30d/today"`` the last 30 days.
 
     Args:
         value: the text, a ``(start, end)`` pair, or an existing window.
         name: the parameter name used in error messages (``"before"``, ``"after"``).
+        today: the run date relative ends count from (default: today's UTC date).
 
     Raises:
         InputError: unreadable, open-ended or reversed window, naming ``name``.
@@ -169,6 +175,7 @@ def parse_window(value: str | DateWindow | Sequence[Any], *, name: str = "window
         parts = list(value)
     else:
         raise InputError(f"{name}: expected 'START/END' text or a (start, end) pair, got {value!r}")
+    parts = [_relative(p, today) for p in parts]
     start = _parse_instant(parts[0], name=name, end=False)
     end = _parse_instant(parts[1], name=name, end=True)
     if start > end:
@@ -194,6 +201,29 @@ def parse_windows(
             "the before window must end before the after window starts"
         )
     return first, second
+
+
+_RELATIVE = re.compile(r"^-(\d+)([dwmy])$")
+
+
+def _relative(part: Any, today: date | None) -> Any:
+    """A relative window end (``today``, ``-30d``, ``-2y`` …) as a date; anything else as is."""
+    if not isinstance(part, str):
+        return part
+    text = part.strip().lower()
+    ref = today or datetime.now(UTC).date()
+    if text == "today":
+        return ref
+    m = _RELATIVE.match(text)
+    if not m:
+        return part
+    n, unit = int(m.group(1)), m.group(2)
+    if unit in "dw":
+        return ref - timedelta(days=n * (7 if unit == "w" else 1))
+    months = ref.year * 12 + ref.month - 1 - (n * 12 if unit == "y" else n)
+    year, month = divmod(months, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(ref.day, last))
 
 
 def _parse_instant(part: Any, *, name: str, end: bool) -> datetime:

@@ -27,6 +27,7 @@ from flows._model_cli import (
     cmd_train_vgm,
     cmd_train_vlm,
 )
+from flows._run_cli import add_run_commands
 from tiling.errors import TilingError
 
 log = logging.getLogger("changevg")
@@ -150,19 +151,6 @@ def _print_tiles(summary) -> None:
         print(f"residual shift after/before: dx={dx:+.2f} px, dy={dy:+.2f} px")
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import run_demo
-
-    result = run_demo(args.out, size_km=args.size_km, seed=args.seed, settings=_settings(args))
-    print(f"synthetic region: {result.region.root}")
-    for side in ("before", "after"):
-        items = getattr(result.pair, side).items
-        print(f"{side}: {', '.join(i.id for i in items)}")
-    _print_tiles(result.tiles)
-    print("model and inventory stages are not built yet: the demo stops at the tile store")
-    return 0
-
-
 def cmd_dataset(args: argparse.Namespace) -> int:
     from flows.dataset import make_dataset
 
@@ -179,11 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="run the pipeline on a synthetic region, offline")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--size-km", type=float, default=2.0, help="region edge in km")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_demo)
+    add_run_commands(sub)
 
     p = sub.add_parser("synth", help="write a synthetic before/after region (COGs, STAC, truth)")
     p.add_argument("--out", required=True, type=Path)
@@ -218,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--base", help="local Qwen2.5-VL-Instruct folder: train LoRA on it")
     t.add_argument("--init", help="ChangeVG folder to continue training from (scratch recipe)")
     t.add_argument("--lora-rank", type=int, default=8)
+    t.add_argument(
+        "--copy-drills",
+        type=float,
+        default=0.0,
+        help="share of pairs that also get a drill with a redrawn VGM hint (scratch recipe)",
+    )
     t.add_argument("--train-vgm", action="store_true", help="also update the VGM's weights")
     t.set_defaults(func=cmd_train_vlm)
 
@@ -296,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("rasterio").setLevel(logging.WARNING)  # GDAL chatter on expected errors
+    for name in ("distributed", "httpx", "httpcore"):  # cluster and API chatter
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except KeyboardInterrupt:
