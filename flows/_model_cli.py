@@ -58,6 +58,7 @@ def cmd_train_vlm(args: argparse.Namespace) -> int:
         init=args.init,
         freeze_vgm=not args.train_vgm,
         lora_rank=args.lora_rank,
+        copy_drills=args.copy_drills,
         resume=not args.restart,
         options=_train_options(args, **defaults),
     )

@@ -88,9 +88,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inventory", help="inventory root (default: OUT/inventory)")
     p.add_argument("--run-id", help="run id (default: a hash of the request, so reruns resume)")
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="VGM score that sends a tile to the VLM"
+        "--threshold", type=float, help="VGM score that sends a tile to the VLM (default 0.5)"
     )
-    p.add_argument("--all-tiles", action="store_true", help="ask the VLM about every tile")
+    p.add_argument(
+        "--all-tiles", action="store_true", default=None, help="ask the VLM about every tile"
+    )
     p.add_argument("--dask-address", help="existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--workers", type=int, help="local Dask worker processes (default: in-process)")
     p.add_argument("--overwrite", action="store_true", help="replace results of another model")

@@ -87,8 +87,8 @@ class MonitorSpec:
         model: str | None = None,
         inventory: str | None = None,
         run_id: str | None = None,
-        threshold: float = 0.5,
-        all_tiles: bool = False,
+        threshold: float | None = None,
+        all_tiles: bool | None = None,
         dask_address: str | None = None,
         workers: int | None = None,
         overwrite: bool = False,
@@ -105,6 +105,7 @@ class MonitorSpec:
         from flows.inventory import _date
 
         cfg = settings if isinstance(settings, Settings) else Settings.load(settings)
+        cfg = cfg.with_overrides(predict={"threshold": threshold, "all_tiles": all_tiles})
         region = check_name("region", region)
         parse_aoi(aoi, max_area_km2=cfg.max_aoi_km2)
         today = today or dt.datetime.now(dt.UTC).date()
@@ -137,7 +138,7 @@ class MonitorSpec:
             run_date=_date(today),
             inventory=str(inventory).format(**fields) if inventory else _join(out, "inventory"),
             model=str(model) if model else None,
-            predict=PredictOptions(threshold=threshold, all_tiles=all_tiles),
+            predict=cfg.predict,
             dask_address=dask_address,
             workers=workers,
             overwrite=overwrite,
@@ -438,8 +439,8 @@ def monitor_region(
     model: str | None = None,
     inventory: str | None = None,
     run_id: str | None = None,
-    threshold: float = 0.5,
-    all_tiles: bool = False,
+    threshold: float | None = None,
+    all_tiles: bool | None = None,
     dask_address: str | None = None,
     workers: int | None = None,
     overwrite: bool = False,

@@ -1,7 +1,8 @@
 """One typed settings object for a whole run, loaded from a TOML file and CLI overrides.
 
 Each section is the options class of the package that uses it, so defaults live in one place:
-``[search]`` → :class:`catalogs.search.SearchOptions`, ``[tiles]`` → :class:`tiling.TileOptions`.
+``[search]`` → :class:`catalogs.search.SearchOptions`, ``[tiles]`` → :class:`tiling.TileOptions`,
+``[predict]`` → :class:`flows.predict.PredictOptions`.
 
 Example ``changevg.toml``::
 
@@ -13,6 +14,9 @@ Example ``changevg.toml``::
     tile_size = 256
     overlap = 32
     register = "correct"
+    [predict]
+    threshold = 0.4
+    vlm_batch = 8
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 
 from catalogs.errors import InputError
 from catalogs.search import SearchOptions
+from flows.predict import PredictOptions
 from tiling import TileOptions
 
 CONFIG_ENV = "CHANGEVG_CONFIG"
@@ -39,11 +44,13 @@ class Settings:
         max_aoi_km2: AOIs larger than this are refused (a guard against accidental huge runs).
         search: STAC search options (timeouts, retries, paging, signing hook).
         tiles: Tiling options (tile size, overlap, registration, nodata policy).
+        predict: Model options (screening threshold, batch sizes, device).
     """
 
     max_aoi_km2: float = 2500.0
     search: SearchOptions = field(default_factory=SearchOptions)
     tiles: TileOptions = field(default_factory=TileOptions)
+    predict: PredictOptions = field(default_factory=PredictOptions)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Settings:
@@ -66,7 +73,9 @@ class Settings:
             if value is None:
                 continue
             if key not in {f.name for f in dataclasses.fields(self)}:
-                raise InputError(f"unknown setting {key!r}; known: max_aoi_km2, search, tiles")
+                raise InputError(
+                    f"unknown setting {key!r}; known: max_aoi_km2, search, tiles, predict"
+                )
             current = getattr(self, key)
             if dataclasses.is_dataclass(current) and isinstance(value, dict):
                 changes[key] = _replace(current, key, value)

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from changevg.data import Record, read_changeimti
 from changevg.train._data import load_image, to_tensor
+from changevg.train._drills import copy_drills as _copy_drills
 from changevg.train._loop import (
     TrainerState,
     TrainOptions,
@@ -211,6 +212,7 @@ def train_vlm(
     freeze_vgm: bool = True,
     lora_rank: int = 8,
     pack: bool = True,
+    copy_drills: float = 0.0,
     options: TrainOptions | None = None,
     resume: bool = True,
     progress: bool | None = None,
@@ -230,6 +232,8 @@ def train_vlm(
         lora_rank: LoRA rank (with ``base``).
         pack: Train on one conversation per pair with all its questions, in a shuffled order
             (see :func:`pack_by_pair`), instead of one conversation per record.
+        copy_drills: Share of pairs that also get a copy drill, a short-answer conversation
+            with a redrawn VGM hint (see :mod:`changevg.train._drills`); ``0`` for none.
         options: Optimisation settings; defaults depend on the recipe (see module docstring).
         resume: Continue from ``out/checkpoint`` if a previous run left one (written every
             ``checkpoint_every`` steps and at each epoch end; same arguments expected).
@@ -251,6 +255,12 @@ def train_vlm(
     if pack:
         records = pack_by_pair(records)
     texts = {k: format_vgm_text(d.caption, d.counts, d.cells) for k, d in descriptions.items()}
+    hints = [texts[r.pair_key] for r in records]
+    if copy_drills:
+        drills = _copy_drills(records, descriptions, fraction=copy_drills, seed=options.seed)
+        records = records + [r for r, _ in drills]
+        hints += [h for _, h in drills]
+        log.info("%d copy drills added to %d conversations", len(drills), len(hints) - len(drills))
     if base:
         model, processor = load_changevg(base=base, vgm=vgm_module, device=device)
         model = apply_lora(model, rank=lora_rank, train_vgm=not freeze_vgm)
@@ -305,7 +315,7 @@ def train_vlm(
             recs = [records[i] for i in idx]
             pairs = [(load_image(r.before), load_image(r.after)) for r in recs]
             convs = [
-                _conversation(r, texts[r.pair_key], np.random.default_rng([options.seed, epoch, i]))
+                _conversation(r, hints[i], np.random.default_rng([options.seed, epoch, i]))
                 for i, r in zip(idx, recs, strict=True)
             ]
             batch = processor.encode_pairs(
@@ -350,6 +360,7 @@ def train_vlm(
         "records": len(corpus_records),
         "conversations": len(records),
         "packed": pack,
+        "copy_drills": copy_drills,
         "steps": state.step,
         "loss_first": state.history[0] if state.history else None,
         "loss_last": state.history[-1] if state.history else None,

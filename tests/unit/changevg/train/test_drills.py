@@ -1,0 +1,65 @@
+"""Copy drills: the short answers must follow the redrawn hint, never the image's labels."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from changevg.data import Record
+from changevg.data.changeimti import Turn
+from changevg.result import GRID_CELLS
+from changevg.train._drills import copy_drills
+from changevg.vlm.parse import parse_answer
+from changevg.vlm.prompts import QUESTIONS, classify_question
+
+
+def _records(n: int) -> list[Record]:
+    return [
+        Record(
+            id=f"r{i}",
+            before=Path(f"b{i}.png"),
+            after=Path(f"a{i}.png"),
+            turns=(Turn(QUESTIONS["caption"], "a house is built in the center."),),
+        )
+        for i in range(n)
+    ]
+
+
+def _descriptions(records):
+    return {r.pair_key: SimpleNamespace(caption="a house is built in the center") for r in records}
+
+
+def test_answers_follow_the_hint():
+    records = _records(200)
+    drills = copy_drills(records, _descriptions(records), fraction=1.0, seed=0)
+    assert len(drills) == 200
+    seen_counts = set()
+    for record, hint in drills:
+        m = re.search(r"new buildings: (\d+); new roads: (\d+); locations: (.*)$", hint)
+        assert m, hint
+        buildings, roads = int(m.group(1)), int(m.group(2))
+        cells = [] if m.group(3) == "No change" else m.group(3).split(", ")
+        answers = {classify_question(t.question): t.answer for t in record.turns}
+        assert set(answers) == {"yes_no", "count_building", "count_road", "locate"}
+        assert parse_answer("count_building", answers["count_building"]) == buildings
+        assert parse_answer("count_road", answers["count_road"]) == roads
+        assert answers["yes_no"] == ("Yes" if buildings + roads else "No")
+        assert answers["locate"] == (", ".join(cells) or "No change")
+        assert all(c in GRID_CELLS for c in cells)
+        assert record.before == Path(record.id.removesuffix("-drill")[1:].join(["b", ".png"]))
+        seen_counts.add(buildings)
+    assert len(seen_counts) > 10  # many different values: copying is the only way to answer
+
+
+def test_fraction_and_seed():
+    records = _records(400)
+    some = copy_drills(records, _descriptions(records), fraction=0.25, seed=3)
+    assert 60 < len(some) < 140
+    again = copy_drills(records, _descriptions(records), fraction=0.25, seed=3)
+    assert [h for _, h in some] == [h for _, h in again]
+    assert copy_drills(records, _descriptions(records), fraction=0.0, seed=3) == []
+    with pytest.raises(ValueError, match="fraction"):
+        copy_drills(records, _descriptions(records), fraction=1.5, seed=3)
