@@ -41,6 +41,7 @@ from flows.settings import Settings
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # busy CPUs
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,10 @@ def dask_client(address: str | None = None, *, workers: int | None = None) -> It
             yield client
         return
     processes = workers is not None
+    if not processes:  # in-process addresses name this host; don't let dask look it up
+        from distributed.comm.inproc import global_manager
+
+        global_manager._ip = global_manager._ip or "127.0.0.1"  # (it would probe 8.8.8.8)
     network = {"host": "127.0.0.1"} if processes else {}  # in-process: inproc://, no sockets
     cluster = LocalCluster(
         n_workers=workers or 1,
