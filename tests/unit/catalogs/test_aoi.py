@@ -157,3 +157,36 @@ def test_datetime_helpers_round_trip() -> None:
     assert when == datetime(2019, 1, 1, 0, 0, 1, 24000, tzinfo=UTC)
     assert format_datetime(when) == "2019-01-01T00:00:01.024000Z"
     assert parse_datetime("2020-02-03") == datetime(2020, 2, 3, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "today", "start", "end"),
+    [
+        ("-30d/today", "2024-03-31", "2024-03-01", "2024-03-31"),
+        ("-2w/-1w", "2024-03-31", "2024-03-17", "2024-03-24"),
+        ("-1m/today", "2024-03-31", "2024-02-29", "2024-03-31"),  # clamped to February's end
+        ("-2y/-1y", "2024-02-29", "2022-02-28", "2023-02-28"),
+        ("-15m/-12m", "2025-01-15", "2023-10-15", "2024-01-15"),
+        ("2022-01-01/-1y", "2024-06-01", "2022-01-01", "2023-06-01"),
+    ],
+)
+def test_relative_windows(text, today, start, end) -> None:
+    from datetime import date
+
+    from catalogs.aoi import parse_window
+
+    w = parse_window(text, today=date.fromisoformat(today))
+    assert w.start.date().isoformat() == start
+    assert w.end.date().isoformat() == end
+    assert w.end.hour == 23  # a date end means the whole day
+
+
+def test_relative_window_errors_name_the_parameter() -> None:
+    from datetime import date
+
+    from catalogs.aoi import parse_window
+
+    with pytest.raises(InputError, match="before"):
+        parse_window("-2x/today", name="before", today=date(2024, 1, 1))
+    with pytest.raises(InputError, match="after.*swap"):
+        parse_window("today/-1y", name="after", today=date(2024, 1, 1))
