@@ -67,6 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"synthetic region: {result.region.root} (truth: {result.region.truth_path})")
     _print_summary(result.summary)
+    print(f"against the synthetic truth: {result.agreement()}")
     print(f"run summary: {Path(result.summary['out']) / 'run.json'}")
     print(f"try: changevg summary {result.summary['inventory']}")
     return 0

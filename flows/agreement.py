@@ -71,7 +71,7 @@ def truth_agreement(
     from changevg.objects import mask_to_objects
     from tiling import open_tiles
 
-    ds = open_tiles(store) if isinstance(store, str) or hasattr(store, "__fspath__") else store
+    ds = open_tiles(str(store)) if isinstance(store, str) or hasattr(store, "__fspath__") else store
     truth = truth.to_crs(ds.tiles.crs)
     size = int(ds.attrs["tile_size"])
     cls = objects["class"] if "class" in objects else objects.get("cls", pd.Series(dtype=str))

@@ -15,6 +15,7 @@ from typing import Any
 
 from catalogs.server import StacServer
 from catalogs.synth import SynthRegion, synthesize_region
+from flows.agreement import TruthAgreement, truth_agreement
 from flows.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,21 @@ class DemoResult:
 
     region: SynthRegion
     summary: dict[str, Any]
+
+    def agreement(self) -> TruthAgreement:
+        """How far the run's inventory agrees with the region's exact truth."""
+        import geopandas as gpd
+
+        from catalogs.synth import load_truth
+
+        out = Path(self.summary["out"])
+        files = self.summary["inventory_files"]
+        return truth_agreement(
+            out / "tiles.zarr",
+            load_truth(self.region.root),
+            gpd.read_parquet(files[0]),
+            gpd.read_parquet(files[1]),
+        )
 
 
 def run_demo(
