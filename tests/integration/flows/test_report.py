@@ -86,7 +86,7 @@ def test_report_file(run):
     text = path.read_text()
     changed = tiles[tiles["changed"]]
     assert text.count('class="card"') == len(changed)
-    assert text.count("data:image/png;base64,") == 2 * len(changed)  # unchanged: no images
+    assert text.count("data:image/jpeg;base64,") == 2 * len(changed)  # unchanged: no images
     assert f"<b>{len(tiles) - len(changed)}</b> unchanged" in text
     assert "&lt;script&gt;window.__pwned" in text and "<script>window.__pwned" not in text
     assert "2 min 05 s" in text  # timings formatted

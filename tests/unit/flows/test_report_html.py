@@ -106,6 +106,6 @@ def test_rows_need_tile_ids(tmp_path):
 
 
 def test_images_are_downscaled():
-    uri = report._png(np.zeros((3, 300, 200), np.uint8))
+    uri = report._jpeg(np.zeros((3, 300, 200), np.uint8))
     img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
-    assert img.format == "PNG" and max(img.size) == report.MAX_IMAGE_PX
+    assert img.format == "JPEG" and max(img.size) == report.MAX_IMAGE_PX
