@@ -227,7 +227,8 @@ def train_vlm(
         base: Local Qwen2.5-VL-Instruct folder; with it LoRA is trained, without it a small
             model is trained from scratch.
         init: A ChangeVG folder to continue training from (a second stage of the scratch
-            recipe: same tokenizer, all weights); ``vgm`` must be the VGM inside it.
+            recipe: same tokenizer, all weights); the VGM ``vgm`` replaces the one inside it
+            (it must have the same architecture).
         freeze_vgm: Keep the VGM's weights fixed (its outputs are then cached).
         lora_rank: LoRA rank (with ``base``).
         pack: Train on one conversation per pair with all its questions, in a shuffled order
@@ -265,7 +266,12 @@ def train_vlm(
         model, processor = load_changevg(base=base, vgm=vgm_module, device=device)
         model = apply_lora(model, rank=lora_rank, train_vgm=not freeze_vgm)
     elif init:
+        from changevg.vlm.model import vgm_spec
+
         model, processor = load_changevg(init, device=device)
+        # the VGM given replaces the one inside ``init`` (same architecture; e.g. retrained)
+        model.vgm.load_state_dict(vgm_module.state_dict())
+        model.config.changevg = {**model.config.changevg, "vgm": vgm_spec(vgm_module)}
         for p in model.parameters():
             p.requires_grad_(True)
         for p in model.vgm.parameters():

@@ -133,3 +133,37 @@ def test_model_folder_missing_a_file_is_named(tiny_models, tmp_path):
         ChangeVG.load(broken, device="cpu")
     with pytest.raises(FileNotFoundError, match="does-not-exist"):
         ChangeVG.load(tmp_path / "does-not-exist")
+
+
+def test_second_stage_swaps_in_a_retrained_vgm_and_drills(tiny_models, tiny_dataset, tmp_path):
+    """`train vlm --init A --vgm B --copy-drills 1`: B's weights end up in the model."""
+    import torch
+    from safetensors.torch import load_file
+
+    from changevg.train import TrainOptions, train_vgm
+    from changevg.train.vlm import train_vlm
+
+    _, first = tiny_models
+    options = TrainOptions(epochs=1, batch_size=4, max_steps=2, seed=5, checkpoint_every=10)
+    new_vgm = train_vgm(
+        tiny_dataset.files["train"], out=tmp_path / "vgm2", options=options, progress=False
+    )
+    out = train_vlm(
+        tiny_dataset.files["train"],
+        out=tmp_path / "stage2",
+        vgm=new_vgm,
+        init=first,
+        copy_drills=1.0,
+        options=options,
+        progress=False,
+    )
+    recipe = json.loads((out / "training.json").read_text())
+    assert recipe["copy_drills"] == 1.0 and recipe["init"] == str(first)
+    assert recipe["conversations"] > 0
+    want = VisionGuidedModule.from_pretrained(new_vgm).state_dict()
+    old = ChangeVG.load(first, device="cpu").vgm.state_dict()
+    got = ChangeVG.load(out, device="cpu").vgm.state_dict()
+    name = next(k for k in want if not torch.equal(want[k], old[k]))  # the two VGMs differ
+    assert torch.equal(got[name], want[name])
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert load_file(str(out / "model.safetensors"))  # a complete folder
