@@ -457,24 +457,7 @@ def monitor_region(
     ``-30d/today``); ``out`` and ``inventory`` may use ``{region}``, ``{run_date}``,
     ``{run_id}``.  Returns the run summary also written to ``{out}/run.json``.
     """
-    spec = MonitorSpec.create(
-        aoi=aoi,
-        catalog=catalog,
-        collection=collection,
-        before=before,
-        after=after,
-        region=region,
-        out=out,
-        model=model,
-        inventory=inventory,
-        run_id=run_id,
-        threshold=threshold,
-        all_tiles=all_tiles,
-        dask_address=dask_address,
-        workers=workers,
-        overwrite=overwrite,
-        settings=settings,
-    )
+    spec = MonitorSpec.create(**locals())  # every parameter, validated
     tasks = _tasks()
     return _run(spec, lambda name, fn, *args: tasks[name](*args), _prefect_say)
 
@@ -492,17 +475,7 @@ def ingest_region(
     settings: str | None = None,
 ) -> dict:
     """STAC-driven ingestion: search and tile only (``{out}/tiles.zarr``), no model."""
-    spec = MonitorSpec.create(
-        aoi=aoi,
-        catalog=catalog,
-        collection=collection,
-        before=before,
-        after=after,
-        region=region,
-        out=out,
-        run_id=run_id,
-        settings=settings,
-    )
+    spec = MonitorSpec.create(**locals())
     tasks = _tasks()
     pair = tasks["search"](spec)
     summary = tasks["tile"](spec, pair)
