@@ -2,10 +2,13 @@
 
 Two rounds, each a list of batches that runs in this process or on a Dask cluster:
 
-1. **screen** — the vision-guided module alone (cheap) scores every tile pair;
-2. **analyse** — the VLM answers every task for the tiles scored at or above ``threshold``
-   (or for all tiles with ``all_tiles=True``).  A tile below the threshold gets the VGM's
-   verdict: unchanged, with no objects.
+1. **screen** — the vision-guided module alone (cheap) scores every tile pair: its screen score
+   is the larger of the change head's score and the best change object's score in its mask
+   (either branch seeing change is enough; the change head alone missed 19 % of the changed
+   validation pairs at 0.5, with the mask 6 %);
+2. **analyse** — the VLM answers every task for the tiles whose screen score is at or above
+   ``threshold`` (or for all tiles with ``all_tiles=True``).  A tile below the threshold gets
+   the VGM's verdict: unchanged, with no objects.
 
 Every tile's result is saved under a deterministic key, ``{results}/{tile_id}.json``, as soon as
 its batch finishes, so a run that crashed or was killed redoes only the missing tiles when
@@ -49,7 +52,8 @@ class PredictOptions:
     """How tiles are screened and analysed.
 
     Attributes:
-        threshold: VGM change score at or above which the VLM is asked about a tile.
+        threshold: Screen score (:func:`screen_score`) at or above which the VLM is asked
+            about a tile.
         all_tiles: Ask the VLM about every tile (no screening).
         screen_batch: Tile pairs per VGM batch.
         vlm_batch: Tile pairs per VLM batch (one ``generate`` per task and batch).
@@ -157,8 +161,8 @@ class ResultStore:
         """Tile ids that already have a result."""
         return {Path(p).stem for p in self.fs.glob(f"{self._path}/*.json")}
 
-    def save(self, tile_id: str, result: ChangeResult, stage: str) -> None:
-        doc = {"tile_id": tile_id, "model_id": self.model, "stage": stage}
+    def save(self, tile_id: str, result: ChangeResult, stage: str, screen: float) -> None:
+        doc = {"tile_id": tile_id, "model_id": self.model, "stage": stage, "screen_score": screen}
         doc["result"] = result.to_dict()
         tmp = f"{self._path}/.{tile_id}.json.tmp"
         with self.fs.open(tmp, "w") as f:
@@ -228,6 +232,11 @@ def analyse_batch(
     return m.predict_batch(
         _pairs(store, indices), descriptions=list(descriptions), batch_size=len(indices)
     )
+
+
+def screen_score(description: Any) -> float:
+    """How strongly the VGM says "changed": its change head or its most confident object."""
+    return max([float(description.change_score)] + [float(o.score) for o in description.objects])
 
 
 def screened_out(description: Any) -> ChangeResult:
@@ -333,7 +342,7 @@ def predict_tiles(
     def keep(tile: int, result: ChangeResult, stage: str) -> None:
         summary.results[tile_ids[tile]] = result
         if saved:
-            saved.save(tile_ids[tile], result, stage)
+            saved.save(tile_ids[tile], result, stage, screen_score(descriptions[tile]))
 
     # round 1: screen
     started = time.perf_counter()
@@ -345,7 +354,7 @@ def predict_tiles(
         def screened(k: int, descs: list[Any]) -> None:
             for i, d in zip(screen_calls[k][1], descs, strict=True):
                 descriptions[i] = d
-                if options.all_tiles or d.change_score >= options.threshold:
+                if options.all_tiles or screen_score(d) >= options.threshold:
                     flagged.append(i)
                 else:
                     keep(i, screened_out(d), "screen")

@@ -96,8 +96,8 @@ def test_screening_sends_only_flagged_tiles(monitored):
     stages = {d["stage"] for d in docs}
     assert stages <= {"screen", "vlm"}
     for d in docs:
-        score = d["result"]["change_score"]
-        assert (d["stage"] == "vlm") == (score >= 0.5), d["tile_id"]
+        assert (d["stage"] == "vlm") == (d["screen_score"] >= 0.5), d["tile_id"]
+        assert d["screen_score"] >= d["result"]["change_score"] - 1e-6
         if d["stage"] == "screen":
             assert not d["result"]["changed"] and not d["result"]["objects"]
         else:

@@ -26,11 +26,11 @@ def test_options_validate():
 def test_result_store_round_trip_and_keys(tmp_path):
     store = ResultStore(tmp_path / "r", model="m-1")
     assert store.done() == set()
-    store.save("aoi-0-1", _result(0.7), "vlm")
+    store.save("aoi-0-1", _result(0.7), "vlm", 0.8)
     assert store.done() == {"aoi-0-1"}
     assert store.load("aoi-0-1") == _result(0.7)
     doc = json.loads((tmp_path / "r" / "aoi-0-1.json").read_text())
-    assert doc["model_id"] == "m-1" and doc["stage"] == "vlm"
+    assert doc["model_id"] == "m-1" and doc["stage"] == "vlm" and doc["screen_score"] == 0.8
     assert not list((tmp_path / "r").glob(".*.tmp"))
     # the same model reopens it; another is refused, unless overwrite (then it starts over)
     assert ResultStore(tmp_path / "r", model="m-1").done() == {"aoi-0-1"}
@@ -41,7 +41,7 @@ def test_result_store_round_trip_and_keys(tmp_path):
 
 def test_result_store_on_fsspec_memory():
     store = ResultStore("memory://changevg-test/results", model="m")
-    store.save("t-0-0", _result(), "screen")
+    store.save("t-0-0", _result(), "screen", 0.1)
     assert store.done() == {"t-0-0"}
 
 
@@ -91,3 +91,14 @@ def test_runner_annotates_gpu_only_when_a_worker_offers_one():
     calls = []
     _Runner(None).map(lambda x: x * 2, [(1,), (2,)], lambda i, r: calls.append((i, r)))
     assert calls == [(0, 2), (1, 4)]
+
+
+def test_screen_score_takes_either_branch():
+    from types import SimpleNamespace
+
+    from flows.predict import screen_score
+
+    quiet = SimpleNamespace(change_score=0.1, objects=[])
+    assert screen_score(quiet) == 0.1
+    seen = SimpleNamespace(change_score=0.1, objects=[SimpleNamespace(score=0.8)])
+    assert screen_score(seen) == 0.8
