@@ -34,7 +34,7 @@ from changevg._vgm_layers import (
     VGMConfig,
     sincos_2d,
 )
-from changevg.objects import cells, counts, mask_to_objects, summarize
+from changevg.objects import cells, counts, mask_to_objects, relabel_road_edges, summarize
 from changevg.result import CLASSES, ChangeObject
 from changevg.vocab import CaptionVocab
 
@@ -338,7 +338,7 @@ class VisionGuidedModule(nn.Module):
         scores = torch.sigmoid(out.change_logit.float()).cpu().numpy()
         result = []
         for i, caption in enumerate(captions):
-            mask = probs[i].argmax(axis=0).astype(np.uint8)
+            mask = relabel_road_edges(probs[i].argmax(axis=0).astype(np.uint8))
             objects = mask_to_objects(
                 mask, probs=probs[i], min_pixels=min_object_px or self.config.min_object_px
             )

@@ -125,3 +125,22 @@ def test_summarize_groups_by_class_and_cell():
     assert summarize(three) == (
         "a new building on the left, a new building on the right and a new road in the top part"
     )
+
+
+def test_building_strips_along_a_road_become_road():
+    from changevg.objects import relabel_road_edges
+
+    mask = np.zeros((40, 40), np.uint8)
+    mask[18:22, :] = 1  # a road
+    mask[16:18, 5:35] = 2  # a strip painted along its edge
+    mask[2:10, 2:10] = 2  # a house away from the road
+    mask[23:31, 20:28] = 2  # a house next to the road: one row of 8 touches the margin
+    out = relabel_road_edges(mask)
+    assert (out[16:18, 5:35] == 1).all()
+    assert (out[2:10, 2:10] == 2).all() and (out[23:31, 20:28] == 2).all()
+    assert (mask[16:18, 5:35] == 2).all()  # input untouched
+    only_houses = np.where(mask == 1, 0, mask)
+    assert (
+        relabel_road_edges(only_houses) is only_houses
+        or (relabel_road_edges(only_houses) == only_houses).all()
+    )
