@@ -23,9 +23,11 @@ import contextlib
 import json
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -169,13 +171,19 @@ def report(spec: MonitorSpec, rows, meta: dict[str, Any]) -> str:
 
     tiles, objects = rows
     path = spec.path("report.html")
-    write_report(
-        path,
-        store=spec.path("tiles.zarr"),
-        tiles=pd.DataFrame([asdict(r) for r in tiles]),
-        objects=pd.DataFrame([asdict(r) for r in objects]),
-        meta=meta,
-    )
+    remote = "://" in path
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / "report.html" if remote else Path(path)
+        write_report(
+            local,
+            store=spec.path("tiles.zarr"),
+            tiles=pd.DataFrame([asdict(r) for r in tiles]),
+            objects=pd.DataFrame([asdict(r) for r in objects]),
+            meta=meta,
+        )
+        if remote:  # object storage: upload the finished file (a single PUT, so atomic)
+            fs, target = fsspec.core.url_to_fs(path)
+            fs.put_file(str(local), target)
     return path
 
 

@@ -157,3 +157,24 @@ def test_other_model_same_run_id_refused_unless_overwrite(
     tiles = gpd.read_parquet(tmp_path / "run" / "inventory" / "tiles")
     assert set(tiles["model_id"]) == {tiles["model_id"].iloc[0]}
     assert tiles["model_id"].iloc[0].startswith(Path(other_model).name)
+
+
+def test_flow_writes_to_an_fsspec_url(small_region, small_server):
+    """Tile store, per-tile results, inventory, report and run.json all on `memory://`
+    (the stand-in for object storage such as `s3://`, which this machine cannot reach)."""
+    import fsspec
+
+    from flows.monitor import monitor_region
+    from flows.query import summary as inventory_summary
+
+    out = "memory://changevg-flow-test/run"
+    result = monitor_region(**params(small_region, small_server, out))
+    fs = fsspec.filesystem("memory")
+    root = "/changevg-flow-test/run"
+    for name in ("tiles.zarr/zarr.json", "report.html", "run.json"):
+        assert fs.exists(f"{root}/{name}"), name
+    assert len(fs.glob(f"{root}/results/*/*-*.json")) == result["tiles_screened"]
+    table = inventory_summary(f"{out}/inventory")
+    assert table["tiles"].tolist() == [result["tiles"] - result["tiles_mostly_nodata"]]
+    assert table["changed_tiles"].tolist() == [result["changed_tiles"]]
+    fs.rm(root, recursive=True)
