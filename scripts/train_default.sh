@@ -27,5 +27,8 @@ $CLI train vgm --data "$WORK/ds/train.json" --val "$WORK/ds/val.json" --out "$WO
     --config-preset tiny --epochs 16 --batch-size 16 --lr 1e-3 --seed 0 --threads 1
 # stage 4: the new VGM replaces the old one inside the model; more drills
 $CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm16" --init "$WORK/stage3" \
-    --out "$OUT" --epochs 6 --batch-size 16 --lr 1e-3 --seed 4 --threads 1 --copy-drills 1.0
+    --out "$WORK/stage4" --epochs 6 --batch-size 16 --lr 1e-3 --seed 4 --threads 1 --copy-drills 1.0
+# stage 5: more drills at a lower learning rate
+$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm16" --init "$WORK/stage4" \
+    --out "$OUT" --epochs 4 --batch-size 16 --lr 5e-4 --seed 5 --threads 1 --copy-drills 1.0
 $CLI eval --data "$WORK/ds/test.json" --model "$OUT" --out "$OUT/metrics_test.json" --device cpu
