@@ -86,11 +86,6 @@ class PredictSummary:
     skipped_nodata: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def n_flagged(self) -> int:
-        """Tiles the screen sent to the VLM (this call and earlier ones)."""
-        return sum(1 for r in self.results.values() if r.answers)
-
 
 # --- model identity and per-tile results -----------------------------------------------------
 
