@@ -59,6 +59,7 @@ def cmd_train_vlm(args: argparse.Namespace) -> int:
         freeze_vgm=not args.train_vgm,
         lora_rank=args.lora_rank,
         copy_drills=args.copy_drills,
+        drill_counts=args.drill_counts,
         resume=not args.restart,
         options=_train_options(args, **defaults),
     )

@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of pairs that also get a drill with a redrawn VGM hint (scratch recipe)",
     )
+    t.add_argument(
+        "--drill-counts",
+        default="uniform",
+        choices=["uniform", "data"],
+        help="drills' counts: uniform 0..20 buildings, or drawn from other pairs' hints",
+    )
     t.add_argument("--train-vgm", action="store_true", help="also update the VGM's weights")
     t.set_defaults(func=cmd_train_vlm)
 

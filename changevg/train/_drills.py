@@ -7,13 +7,23 @@ conversation about a real pair whose quoted VGM counts and cells are redrawn at 
 the short answers (yes/no, both counts, grid cells) following the quoted values, so the only
 way to answer is to read the hint.  Captions are never drilled.  Used by the from-scratch
 recipe only (``--copy-drills``); a LoRA-tuned 7B model reads its hint without this.
+
+Redrawn counts come from one of two distributions (``counts``):
+
+- ``"uniform"``: buildings uniform in 0..20, roads in 0..3.  More than half of the non-zero
+  building counts then have two digits, while real hints mostly have one; a model drilled this
+  way answered some single-digit hints with two digits ("4" -> "14").
+- ``"data"``: the (buildings, roads) of another pair's hint, drawn from the hints of all
+  pairs with any change, so drilled answers follow the counts the model meets at inference.
+
+Either way one drill in five quotes no change at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,17 +32,30 @@ from changevg.data.changeimti import Turn
 from changevg.result import GRID_CELLS
 from changevg.vlm.prompts import QUESTIONS, format_answer, format_vgm_text
 
-__all__ = ["copy_drills"]
+__all__ = ["DRILL_COUNTS", "DrillCounts", "copy_drills"]
+
+DrillCounts = Literal["uniform", "data"]
+DRILL_COUNTS: tuple[DrillCounts, ...] = ("uniform", "data")
 
 
-def _drill(record: Record, description: Any, rng: np.random.Generator) -> tuple[Record, str]:
+def _uniform_counts(rng: np.random.Generator) -> tuple[int, int]:
+    buildings = int(rng.integers(0, 21))
+    roads = int(rng.integers(0, 4))
+    return (buildings or 1, roads) if buildings + roads == 0 else (buildings, roads)
+
+
+def _drill(
+    record: Record,
+    description: Any,
+    rng: np.random.Generator,
+    pool: Sequence[tuple[int, int]] | None,
+) -> tuple[Record, str]:
     if rng.random() < 0.2:
         buildings, roads = 0, 0
+    elif pool is None:
+        buildings, roads = _uniform_counts(rng)
     else:
-        buildings = int(rng.integers(0, 21))
-        roads = int(rng.integers(0, 4))
-        if buildings + roads == 0:
-            buildings = 1
+        buildings, roads = pool[int(rng.integers(len(pool)))]
     n = buildings + roads
     cells: list[str] = []
     if n:
@@ -56,6 +79,7 @@ def copy_drills(
     *,
     fraction: float,
     seed: int,
+    counts: DrillCounts = "uniform",
 ) -> list[tuple[Record, str]]:
     """Drills for a ``fraction`` of ``records`` (one per pair), each with its hint text.
 
@@ -64,9 +88,23 @@ def copy_drills(
         descriptions: The VGM description of each pair, by ``record.pair_key``.
         fraction: Share of records that get a drill (``0`` none, ``1`` all).
         seed: Makes the drills reproducible.
+        counts: Distribution of the redrawn counts (see the module docstring).
+
+    Raises:
+        ValueError: a fraction outside [0, 1], an unknown ``counts``, or ``"data"`` when no
+            hint has any change to draw from.
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"copy-drill fraction must be in [0, 1], got {fraction}")
+    if counts not in DRILL_COUNTS:
+        raise ValueError(f"copy-drill counts must be one of {DRILL_COUNTS}, got {counts!r}")
+    pool = None
+    if counts == "data":
+        hinted = (descriptions[r.pair_key].counts for r in records)
+        pool = [(int(c.get("building", 0)), int(c.get("road", 0))) for c in hinted]
+        pool = [bc for bc in pool if sum(bc)]
+        if not pool:
+            raise ValueError("copy-drill counts 'data' need at least one hint with a change")
     rng = np.random.default_rng([seed, 7])
     chosen = [r for r in records if rng.random() < fraction]
-    return [_drill(r, descriptions[r.pair_key], rng) for r in chosen]
+    return [_drill(r, descriptions[r.pair_key], rng, pool) for r in chosen]

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from changevg.data import Record, read_changeimti
 from changevg.train._data import load_image, to_tensor
+from changevg.train._drills import DrillCounts
 from changevg.train._drills import copy_drills as _copy_drills
 from changevg.train._loop import (
     TrainerState,
@@ -213,6 +214,7 @@ def train_vlm(
     lora_rank: int = 8,
     pack: bool = True,
     copy_drills: float = 0.0,
+    drill_counts: DrillCounts = "uniform",
     options: TrainOptions | None = None,
     resume: bool = True,
     progress: bool | None = None,
@@ -235,6 +237,8 @@ def train_vlm(
             (see :func:`pack_by_pair`), instead of one conversation per record.
         copy_drills: Share of pairs that also get a copy drill, a short-answer conversation
             with a redrawn VGM hint (see :mod:`changevg.train._drills`); ``0`` for none.
+        drill_counts: How the drills' counts are drawn: ``"uniform"`` (0..20 buildings) or
+            ``"data"`` (the hints of other pairs with a change).
         options: Optimisation settings; defaults depend on the recipe (see module docstring).
         resume: Continue from ``out/checkpoint`` if a previous run left one (written every
             ``checkpoint_every`` steps and at each epoch end; same arguments expected).
@@ -258,7 +262,9 @@ def train_vlm(
     texts = {k: format_vgm_text(d.caption, d.counts, d.cells) for k, d in descriptions.items()}
     hints = [texts[r.pair_key] for r in records]
     if copy_drills:
-        drills = _copy_drills(records, descriptions, fraction=copy_drills, seed=options.seed)
+        drills = _copy_drills(
+            records, descriptions, fraction=copy_drills, seed=options.seed, counts=drill_counts
+        )
         records = records + [r for r, _ in drills]
         hints += [h for _, h in drills]
         log.info("%d copy drills added to %d conversations", len(drills), len(hints) - len(drills))
@@ -367,6 +373,7 @@ def train_vlm(
         "conversations": len(records),
         "packed": pack,
         "copy_drills": copy_drills,
+        "drill_counts": drill_counts if copy_drills else None,
         "steps": state.step,
         "loss_first": state.history[0] if state.history else None,
         "loss_last": state.history[-1] if state.history else None,

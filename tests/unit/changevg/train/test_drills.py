@@ -63,3 +63,42 @@ def test_fraction_and_seed():
     assert copy_drills(records, _descriptions(records), fraction=0.0, seed=3) == []
     with pytest.raises(ValueError, match="fraction"):
         copy_drills(records, _descriptions(records), fraction=1.5, seed=3)
+
+
+def _hinted(records, counts):
+    return {
+        r.pair_key: SimpleNamespace(caption="c", counts=dict(zip(("building", "road"), c)))
+        for r, c in zip(records, counts)
+    }
+
+
+def test_data_counts_follow_the_hints_of_changed_pairs():
+    records = _records(300)
+    hint_counts = [(0, 0), (3, 0), (4, 1), (12, 2)] * 75
+    drills = copy_drills(
+        records, _hinted(records, hint_counts), fraction=1.0, seed=0, counts="data"
+    )
+    drawn = []
+    for record, hint in drills:
+        m = re.search(r"new buildings: (\d+); new roads: (\d+);", hint)
+        drawn.append((int(m.group(1)), int(m.group(2))))
+        answers = {classify_question(t.question): t.answer for t in record.turns}
+        assert parse_answer("count_building", answers["count_building"]) == drawn[-1][0]
+    # only pooled (changed) hints or the forced "no change"; each pooled value shows up
+    assert set(drawn) == {(0, 0), (3, 0), (4, 1), (12, 2)}
+    assert 0.1 < drawn.count((0, 0)) / len(drawn) < 0.3  # the one-in-five forced no-change
+
+
+def test_uniform_counts_unchanged_by_the_data_option():
+    records = _records(50)
+    plain = copy_drills(records, _descriptions(records), fraction=1.0, seed=4)
+    named = copy_drills(records, _descriptions(records), fraction=1.0, seed=4, counts="uniform")
+    assert [h for _, h in plain] == [h for _, h in named]
+
+
+def test_bad_counts_option():
+    records = _records(5)
+    with pytest.raises(ValueError, match="counts must be one of"):
+        copy_drills(records, _descriptions(records), fraction=1.0, seed=0, counts="zipf")
+    with pytest.raises(ValueError, match="at least one hint with a change"):
+        copy_drills(records, _hinted(records, [(0, 0)] * 5), fraction=1.0, seed=0, counts="data")
