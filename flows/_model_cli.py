@@ -86,6 +86,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         images_root=args.images,
         batch_size=args.batch_size,
         limit=args.limit,
+        predictions=args.predictions,
     )
     write_metrics(metrics, args.out)
     cap, cls, loc = metrics["caption"], metrics["classification"], metrics["localization"]

@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
+    p.add_argument(
+        "--predictions", type=Path, help="also write each pair's answers and truth (JSON lines)"
+    )
     add_model_args(p)
     p.set_defaults(func=cmd_eval)
 

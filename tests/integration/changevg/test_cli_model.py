@@ -147,12 +147,29 @@ def test_eval_cli_writes_metrics(tiny_models, tiny_dataset, tmp_path, capsys):
             "--out",
             str(out),
             "--limit",
-            "2",
+            "3",
+            "--predictions",
+            str(tmp_path / "pred.jsonl"),
         ]
     )
     assert code == 0
-    assert json.loads(out.read_text())["n"]["pairs"] == 2
+    metrics = json.loads(out.read_text())
+    assert metrics["n"]["pairs"] == 3
     assert "S*m" in capsys.readouterr().out
+    rows = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and len({r["pair_id"] for r in rows}) == 3
+    # the rows are what was scored: the labels of those pairs, None exactly where unparsed
+    labels = {r["pair_id"]: r for r in json.loads(tiny_dataset.files["val"].read_text())}
+    for row in rows:
+        assert row["true"]["counts"] == labels[row["pair_id"]]["counts"]
+        assert row["true"]["changed"] == labels[row["pair_id"]]["changed"]
+        unparsed = set(row["unparsed"])
+        assert (row["pred"]["counts"]["building"] is None) == ("count_building" in unparsed)
+        assert (row["pred"]["changed"] is None) == ("yes_no" in unparsed)
+    parsed = sum(r["pred"]["counts"]["building"] is not None for r in rows)
+    assert metrics["n"]["counting"]["building"] == parsed
+    assert all(set(r["vgm_counts"]) >= {"building", "road"} for r in rows)
+    assert all(set(r["answers"]) >= {"caption", "yes_no"} for r in rows)
 
 
 def test_eval_on_a_malformed_dataset_names_the_field(tmp_path, capsys):
