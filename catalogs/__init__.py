@@ -11,14 +11,44 @@ Public API:
 - :func:`parse_aoi`, :func:`parse_window` — validated user input.
 
 This package knows nothing of models.
+
+
+Names load on first use (PEP 562), so ``import catalogs.errors`` — and the ``changevg`` command
+line — does not pay for the synthetic renderer or GeoPandas.
 """
 
-from catalogs.aoi import DateWindow, parse_aoi, parse_window
-from catalogs.errors import CatalogError, InputError, ItemError, NoCoverageError
-from catalogs.pairing import ScenePair, SceneSide, pair_scenes, search_pairs
-from catalogs.search import SearchOptions, search_items
-from catalogs.server import StacServer, serve_catalog
-from catalogs.synth import SynthRegion, synthesize_region
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from catalogs.aoi import DateWindow, parse_aoi, parse_window
+    from catalogs.errors import CatalogError, InputError, ItemError, NoCoverageError
+    from catalogs.pairing import ScenePair, SceneSide, pair_scenes, search_pairs
+    from catalogs.search import SearchOptions, search_items
+    from catalogs.server import StacServer, serve_catalog
+    from catalogs.synth import SynthRegion, synthesize_region
+
+_HOME = {
+    "DateWindow": "aoi",
+    "parse_aoi": "aoi",
+    "parse_window": "aoi",
+    "CatalogError": "errors",
+    "InputError": "errors",
+    "ItemError": "errors",
+    "NoCoverageError": "errors",
+    "ScenePair": "pairing",
+    "SceneSide": "pairing",
+    "pair_scenes": "pairing",
+    "search_pairs": "pairing",
+    "SearchOptions": "search",
+    "search_items": "search",
+    "StacServer": "server",
+    "serve_catalog": "server",
+    "SynthRegion": "synth",
+    "synthesize_region": "synth",
+}
 
 __all__ = [
     "CatalogError",
@@ -39,3 +69,15 @@ __all__ = [
     "serve_catalog",
     "synthesize_region",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'catalogs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"catalogs.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

@@ -28,7 +28,6 @@ from flows._model_cli import (
     cmd_train_vlm,
 )
 from flows._run_cli import add_run_commands
-from tiling.errors import TilingError
 
 log = logging.getLogger("changevg")
 
@@ -325,7 +324,12 @@ def _exit_code(exc: Exception) -> int | None:
 
         if isinstance(exc, InventoryError):
             return 1
-    if isinstance(exc, CatalogError | TilingError | FileNotFoundError | PermissionError):
+    if "tiling.errors" in sys.modules:  # imported by the commands that tile
+        from tiling.errors import TilingError
+
+        if isinstance(exc, TilingError):
+            return 1
+    if isinstance(exc, CatalogError | FileNotFoundError | PermissionError):
         return 1
     return None
 
