@@ -25,6 +25,18 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default"
 """The shipped default: a small ChangeVG trained here on synthetic regions (see its README)."""
 
 Pair = tuple[Any, Any]
+"""``(before, after)``: ``(3, H, W)``/``(H, W, 3)`` uint8 arrays, tensors, PIL images, or paths
+to PNG/JPEG/GeoTIFF files (read and aligned by :func:`changevg.imageio.read_pair`)."""
+
+
+def _read_paths(pairs: Sequence[Pair]) -> list[Pair]:
+    """Pairs with any file path replaced by its pixels (both dates on one grid)."""
+    from changevg.imageio import read_pair
+
+    return [
+        read_pair(b, a) if isinstance(b, str | Path) or isinstance(a, str | Path) else (b, a)
+        for b, a in pairs
+    ]
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -90,6 +102,7 @@ class ChangeVG:
         """The VGM alone on every pair (cheap): descriptions with change score, mask, objects."""
         from changevg.vlm.answer import describe_pairs
 
+        pairs = _read_paths(pairs)
         out: list[Any] = []
         for i in range(0, len(pairs), batch_size):
             out += describe_pairs(self.model, self.processor, list(pairs[i : i + batch_size]))
@@ -119,6 +132,7 @@ class ChangeVG:
         from changevg.vlm.prompts import TASKS, format_vgm_text
 
         tasks = tuple(tasks or TASKS)
+        pairs = _read_paths(pairs)
         descs = list(descriptions) if descriptions is not None else self.screen(pairs)
         lengths = [len(format_vgm_text(d.caption, d.counts, d.cells)) for d in descs]
         order = np.argsort(lengths, kind="stable")
@@ -143,6 +157,7 @@ class ChangeVG:
         """Answer one question about one pair; ``history`` holds earlier (question, answer)s."""
         from changevg.vlm.answer import ask
 
+        ((before, after),) = _read_paths([(before, after)])
         desc = self.screen([(before, after)])
         return ask(
             self.model,

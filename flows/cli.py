@@ -210,8 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--drill-counts",
         default="uniform",
-        choices=["uniform", "data"],
-        help="drills' counts: uniform 0..20 buildings, or drawn from other pairs' hints",
+        choices=["uniform", "data", "wide"],
+        help="drills' counts: uniform 0..20 buildings, other pairs' hints, or uniform 0..99",
+    )
+    t.add_argument(
+        "--number-tokens",
+        action="store_true",
+        help="one token per number 10..99 (scratch recipe; copying a count is then one step)",
     )
     t.add_argument("--train-vgm", action="store_true", help="also update the VGM's weights")
     t.set_defaults(func=cmd_train_vlm)

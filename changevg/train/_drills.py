@@ -15,6 +15,8 @@ Redrawn counts come from one of two distributions (``counts``):
   way answered some single-digit hints with two digits ("4" -> "14").
 - ``"data"``: the (buildings, roads) of another pair's hint, drawn from the hints of all
   pairs with any change, so drilled answers follow the counts the model meets at inference.
+- ``"wide"``: buildings uniform in 0..99, roads in 0..9, so every whole-number token
+  (``--number-tokens``) is drilled, not only those the training regions happen to contain.
 
 Either way one drill in five quotes no change at all.
 """
@@ -34,13 +36,15 @@ from changevg.vlm.prompts import QUESTIONS, format_answer, format_vgm_text
 
 __all__ = ["DRILL_COUNTS", "DrillCounts", "copy_drills"]
 
-DrillCounts = Literal["uniform", "data"]
-DRILL_COUNTS: tuple[DrillCounts, ...] = ("uniform", "data")
+DrillCounts = Literal["uniform", "data", "wide"]
+DRILL_COUNTS: tuple[DrillCounts, ...] = ("uniform", "data", "wide")
+_UNIFORM_MAX = {"uniform": (20, 3), "wide": (99, 9)}  # largest (buildings, roads)
 
 
-def _uniform_counts(rng: np.random.Generator) -> tuple[int, int]:
-    buildings = int(rng.integers(0, 21))
-    roads = int(rng.integers(0, 4))
+def _uniform_counts(rng: np.random.Generator, counts: DrillCounts) -> tuple[int, int]:
+    most_buildings, most_roads = _UNIFORM_MAX[counts]
+    buildings = int(rng.integers(0, most_buildings + 1))
+    roads = int(rng.integers(0, most_roads + 1))
     return (buildings or 1, roads) if buildings + roads == 0 else (buildings, roads)
 
 
@@ -48,12 +52,13 @@ def _drill(
     record: Record,
     description: Any,
     rng: np.random.Generator,
+    counts: DrillCounts,
     pool: Sequence[tuple[int, int]] | None,
 ) -> tuple[Record, str]:
     if rng.random() < 0.2:
         buildings, roads = 0, 0
     elif pool is None:
-        buildings, roads = _uniform_counts(rng)
+        buildings, roads = _uniform_counts(rng, counts)
     else:
         buildings, roads = pool[int(rng.integers(len(pool)))]
     n = buildings + roads
@@ -107,4 +112,4 @@ def copy_drills(
             raise ValueError("copy-drill counts 'data' need at least one hint with a change")
     rng = np.random.default_rng([seed, 7])
     chosen = [r for r in records if rng.random() < fraction]
-    return [_drill(r, descriptions[r.pair_key], rng, pool) for r in chosen]
+    return [_drill(r, descriptions[r.pair_key], rng, counts, pool) for r in chosen]

@@ -43,6 +43,7 @@ from changevg.train._loop import (
     save_checkpoint,
     seed_everything,
 )
+from changevg.train._numbers import add_number_tokens as _add_number_tokens
 from changevg.vgm import VisionGuidedModule
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ def train_vlm(
     pack: bool = True,
     copy_drills: float = 0.0,
     drill_counts: DrillCounts = "uniform",
+    number_tokens: bool = False,
     options: TrainOptions | None = None,
     resume: bool = True,
     progress: bool | None = None,
@@ -237,8 +239,10 @@ def train_vlm(
             (see :func:`pack_by_pair`), instead of one conversation per record.
         copy_drills: Share of pairs that also get a copy drill, a short-answer conversation
             with a redrawn VGM hint (see :mod:`changevg.train._drills`); ``0`` for none.
-        drill_counts: How the drills' counts are drawn: ``"uniform"`` (0..20 buildings) or
-            ``"data"`` (the hints of other pairs with a change).
+        drill_counts: How the drills' counts are drawn: ``"uniform"`` (0..20 buildings),
+            ``"data"`` (the hints of other pairs with a change) or ``"wide"`` (0..99).
+        number_tokens: Give each number 10..99 a token of its own (from-scratch recipe only;
+            see :mod:`changevg.train._numbers`).
         options: Optimisation settings; defaults depend on the recipe (see module docstring).
         resume: Continue from ``out/checkpoint`` if a previous run left one (written every
             ``checkpoint_every`` steps and at each epoch end; same arguments expected).
@@ -247,6 +251,10 @@ def train_vlm(
     from changevg.vlm.lora import apply_lora, merge_lora
     from changevg.vlm.prompts import format_vgm_text
 
+    if number_tokens and base:
+        raise ValueError(
+            "number_tokens is for the from-scratch recipe; a real Qwen2.5-VL tokenizer is kept"
+        )
     options = options or (VLM_DEFAULTS if base else SCRATCH_DEFAULTS)
     out = Path(out)
     seed_everything(options.seed)
@@ -293,6 +301,9 @@ def train_vlm(
         )
         for p in model.vgm.parameters():
             p.requires_grad_(not freeze_vgm)
+    if number_tokens:
+        added = _add_number_tokens(model, processor.tokenizer)
+        log.info("%d whole-number tokens added (vocabulary %d)", added, len(processor.tokenizer))
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
@@ -374,6 +385,7 @@ def train_vlm(
         "packed": pack,
         "copy_drills": copy_drills,
         "drill_counts": drill_counts if copy_drills else None,
+        "number_tokens": number_tokens,
         "steps": state.step,
         "loss_first": state.history[0] if state.history else None,
         "loss_last": state.history[-1] if state.history else None,

@@ -167,3 +167,51 @@ def test_second_stage_swaps_in_a_retrained_vgm_and_drills(tiny_models, tiny_data
     assert torch.equal(got[name], want[name])
     assert all(torch.equal(got[k], want[k]) for k in want)
     assert load_file(str(out / "model.safetensors"))  # a complete folder
+
+
+def test_number_tokens_survive_saving_and_start_from_their_digits(
+    tiny_models, tiny_dataset, tmp_path
+):
+    """`--number-tokens`: "14" is one token in the saved model, its rows the mean of "1" and "4"."""
+    import torch
+
+    from changevg.train._numbers import NUMBER_TOKENS, add_number_tokens
+    from changevg.vlm.io import load_changevg, save_changevg
+
+    _, first = tiny_models
+    model, processor = load_changevg(first, device="cpu")
+    tok = processor.tokenizer
+    before = len(tok)
+    assert tok.tokenize("new buildings: 14;").count("14") == 0  # digits split
+    old_rows = model.get_input_embeddings().weight.detach().clone()
+    assert add_number_tokens(model, tok) == len(NUMBER_TOKENS)
+    assert add_number_tokens(model, tok) == 0  # idempotent
+    save_changevg(model, processor, tmp_path / "m")
+
+    loaded, proc2 = load_changevg(tmp_path / "m", device="cpu")
+    tok2 = proc2.tokenizer
+    assert len(tok2) == before + len(NUMBER_TOKENS)
+    assert "14" in tok2.tokenize("new buildings: 14; new roads: 2;")
+    text = "buildings: 14; 7; 99; 100"
+    assert tok2.decode(tok2(text)["input_ids"]) == text
+    for layer in ("input", "output"):
+        emb = getattr(loaded, f"get_{layer}_embeddings")().weight.detach()
+        assert emb.shape[0] >= len(tok2)
+        one, four = tok2.convert_tokens_to_ids(["1", "4"])
+        assert torch.allclose(emb[tok2.convert_tokens_to_ids("14")], (emb[one] + emb[four]) / 2)
+    # the old vocabulary is untouched
+    assert torch.equal(loaded.get_input_embeddings().weight[:before].detach(), old_rows[:before])
+    pair = pairs_from_records(read_changeimti(tiny_dataset.files["val"]))[0]
+    grown = ChangeVG.load(tmp_path / "m", device="cpu")
+    (result,) = grown.predict_batch([(pair.before, pair.after)])
+    assert set(result.answers) >= {"caption", "yes_no"}  # the grown model generates
+
+
+def test_number_tokens_refuse_a_real_base(tmp_path):
+    from changevg.train.vlm import train_vlm
+
+    with pytest.raises(ValueError, match="from-scratch recipe"):
+        train_vlm(
+            tmp_path / "x.json", out=tmp_path / "o", vgm=tmp_path / "v", base=tmp_path / "b",
+            number_tokens=True,
+        )  # fmt: skip

@@ -102,3 +102,15 @@ def test_bad_counts_option():
         copy_drills(records, _descriptions(records), fraction=1.0, seed=0, counts="zipf")
     with pytest.raises(ValueError, match="at least one hint with a change"):
         copy_drills(records, _hinted(records, [(0, 0)] * 5), fraction=1.0, seed=0, counts="data")
+
+
+def test_wide_counts_reach_every_whole_number_token():
+    records = _records(600)
+    drills = copy_drills(records, _descriptions(records), fraction=1.0, seed=1, counts="wide")
+    buildings, roads = set(), set()
+    for _, hint in drills:
+        m = re.search(r"new buildings: (\d+); new roads: (\d+);", hint)
+        buildings.add(int(m.group(1)))
+        roads.add(int(m.group(2)))
+    assert max(buildings) <= 99 and max(roads) <= 9
+    assert len({b for b in buildings if b >= 21}) > 50  # beyond the uniform option's 0..20
