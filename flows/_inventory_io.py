@@ -61,6 +61,7 @@ SCHEMAS: dict[str, dict[str, pa.DataType]] = {
         "run_id": _STR,
         "tile_id": _STR,
         "object_id": _STR,
+        "feature_id": _STR,
         "class": _STR,
         "area_m2": pa.float64(),
         "score": pa.float64(),

@@ -15,7 +15,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"run {summary['run_id']} ({summary['region']}, {summary['run_date']}): "
         f"{summary['tiles']} tiles, {summary['changed_tiles']} changed, "
         f"{summary['new_buildings']} new buildings, {summary['new_roads']} new roads "
-        f"({summary['objects']} change objects)"
+        f"({summary['objects']} change objects per tile; "
+        f"{summary['building_features']} buildings and {summary['road_features']} roads "
+        "counting once those cut by tile edges)"
     )
     print(
         f"screened {summary['tiles_screened']} tiles, {summary['tiles_sent_to_vlm']} sent to the "

@@ -10,6 +10,9 @@ Two tables, hive-partitioned by ``region`` and ``run_date``, one file per run::
     root/tiles/region=R/run_date=D/part-{run_id}.parquet     one row per tile pair
     root/objects/region=R/run_date=D/part-{run_id}.parquet   one row per change object
 
+Objects cut by a tile edge are one row per tile; their pieces share a ``feature_id``
+(:mod:`flows.features`).
+
 Files are GeoParquet 1.1: WKB geometry, CRS as PROJJSON, a ``bbox`` covering column (so DuckDB,
 GDAL and pyarrow prune row groups by extent), zstd, rows in Hilbert order of their bbox centres,
 in row groups of ``row_group_size`` rows. ``region`` and ``run_date`` are path keys, not file
@@ -38,6 +41,7 @@ from shapely.geometry.base import BaseGeometry
 
 from changevg.result import ChangeObject, ChangeResult
 from flows import _inventory_io as io
+from flows.features import link_features
 
 __all__ = [
     "InventoryError",
@@ -95,6 +99,7 @@ class ObjectRow:
     score: float
     cell: str
     geometry: BaseGeometry = field(repr=False)
+    feature_id: str | None = None  # shared by pieces of one feature (flows.features)
 
 
 @dataclass(frozen=True)
@@ -237,6 +242,10 @@ def _frame(
             df[c] = [_as_list(v) for v in df[c]] if c in df else [[] for _ in range(len(df))]
         for c in ("before_datetime", "after_datetime"):
             df[c] = _utc(df[c]) if c in df else pd.NaT
+    elif "object_id" in df:  # rows never linked across tile edges: each object is its feature
+        df["feature_id"] = (
+            df["feature_id"].fillna(df["object_id"]) if "feature_id" in df else (df["object_id"])
+        )
     missing = [c for c in [*columns, "geometry"] if c not in df]
     if missing:
         raise InventoryError(f"{table} rows lack columns {missing}")
@@ -365,4 +374,4 @@ def rows_from_results(
     for tile_id, result in results:
         tiles.append(tile_row(ds, tile_id, result, run_id=run_id, region=region, model_id=model_id))
         objects += object_rows(ds, tile_id, result, run_id=run_id, region=region)
-    return tiles, objects
+    return tiles, link_features(objects, pixel_size=ds.tiles.pixel_size)

@@ -327,19 +327,26 @@ def _empty(table, out_crs) -> gpd.GeoDataFrame:
 
 
 def summary(root, *, filesystem=None) -> pd.DataFrame:
-    """Per region and run: tiles, changed tiles, new buildings/roads, changed area (m²)."""
+    """Per region and run: tiles, changed tiles, new buildings/roads, objects, changed area (m²).
+
+    ``new_buildings``/``new_roads`` sum the VLM's per-tile counts; ``n_objects`` counts the
+    change objects per tile, ``n_features`` counts them once across tile edges
+    (:mod:`flows.features`; inventories written before ``feature_id`` existed count objects).
+    """
     store, files = _store(root, filesystem)
     con = _connect(store)
     tiles = f"read_parquet({_sql_list(store, files['tiles'])}, {_HIVE})"
     if files["objects"]:
         objects = (
-            "SELECT region, run_date, run_id, count(*) AS n_objects, sum(area_m2) AS area "
-            f"FROM read_parquet({_sql_list(store, files['objects'])}, {_HIVE}) GROUP BY ALL"
+            "SELECT region, run_date, run_id, count(*) AS n_objects, "
+            "count(DISTINCT coalesce(feature_id, object_id)) AS n_features, sum(area_m2) AS area "
+            f"FROM read_parquet({_sql_list(store, files['objects'])}, {_HIVE}, union_by_name=true)"
+            " GROUP BY ALL"
         )
     else:
         objects = (
             "SELECT NULL::VARCHAR AS region, NULL::DATE AS run_date, NULL::VARCHAR AS run_id, "
-            "0 AS n_objects, 0.0 AS area WHERE FALSE"
+            "0 AS n_objects, 0 AS n_features, 0.0 AS area WHERE FALSE"
         )
     sql = f"""
         WITH t AS (
@@ -351,11 +358,12 @@ def summary(root, *, filesystem=None) -> pd.DataFrame:
         o AS ({objects})
         SELECT t.region, t.run_date, t.run_id, t.tiles, t.changed_tiles, t.new_buildings,
                t.new_roads, coalesce(o.n_objects, 0) AS n_objects,
+               coalesce(o.n_features, 0) AS n_features,
                coalesce(o.area, 0.0) AS changed_area_m2, t.model_id
         FROM t LEFT JOIN o USING (region, run_date, run_id)
         ORDER BY t.region, t.run_date, t.run_id"""
     df = con.execute(sql).df()
-    for c in ("tiles", "changed_tiles", "new_buildings", "new_roads", "n_objects"):
+    for c in ("tiles", "changed_tiles", "new_buildings", "new_roads", "n_objects", "n_features"):
         df[c] = df[c].astype("int64")
     df["run_date"] = pd.to_datetime(df["run_date"]).dt.date
     return df

@@ -322,3 +322,58 @@ def test_cli_query_and_summary(built, tmp_path, capsys):
     assert "--bbox" in capsys.readouterr().err
     assert main(["query", str(tmp_path / "nothing-here")]) == 1
     assert "no change inventory" in capsys.readouterr().err
+
+
+def test_features_join_pieces_cut_by_tile_edges(built, tmp_path):
+    """A house across the aoi-2-2 | aoi-2-3 edge is two objects but one feature, in the files
+    and in the summary; objects of another class or a pixel apart stay separate."""
+    ds, _ = built
+    assert ds.tiles.footprint("aoi-2-2").touches(ds.tiles.footprint("aoi-2-3"))
+    results = {
+        "aoi-2-2": ChangeResult(
+            True, 0.9, "A house.", {"building": 1, "road": 0}, ["right"],
+            [_obj("building", 118, 40, 10, "right")],
+        ),
+        "aoi-2-3": ChangeResult(
+            True, 0.9, "Houses and a road.", {"building": 2, "road": 1}, ["left"],
+            [
+                _obj("building", 0, 40, 8, "left"),  # the other half of the house
+                _obj("building", 0, 51, 6, "left"),  # one pixel below the house: its own
+                _obj("road", 0, 44, 4, "left"),  # touches the house, but a road
+            ],
+        ),
+    }  # fmt: skip
+    tiles, objects = _rows(ds, results, "e1", "edges")
+    feature = {o.object_id: o.feature_id for o in objects}
+    assert feature["aoi-2-2-0"] == feature["aoi-2-3-0"] == "aoi-2-2-0"
+    assert feature["aoi-2-3-1"] == "aoi-2-3-1"
+    assert feature["aoi-2-3-2"] == "aoi-2-3-2"
+    root = tmp_path / "inv"
+    inv.write_inventory(
+        root, tiles=tiles, objects=objects, region="edges", run_date="2024-07-01", run_id="e1",
+        crs=ds.tiles.crs, model_id="vgm-1",
+    )  # fmt: skip
+    s = summary(root).iloc[0]
+    assert (s.n_objects, s.n_features) == (4, 3)
+    got = (
+        duckdb.connect()
+        .execute(
+            "SELECT count(DISTINCT feature_id) FROM "
+            f"read_parquet('{root}/objects/*/*/*.parquet') WHERE class = 'building'"
+        )
+        .fetchone()
+    )
+    assert got == (2,)
+
+
+def test_rows_written_without_linking_are_their_own_features(built, tmp_path):
+    ds, _ = built
+    _, objects = _rows(ds, JULY, "u1", "plain")
+    unlinked = [dict(o.__dict__, feature_id=None) for o in objects]
+    tiles, _ = _rows(ds, JULY, "u1", "plain")
+    inv.write_inventory(
+        tmp_path, tiles=tiles, objects=unlinked, region="plain", run_date="2024-07-01",
+        run_id="u1", crs=ds.tiles.crs, model_id="vgm-1",
+    )  # fmt: skip
+    back = gpd.read_parquet(tmp_path / "objects")
+    assert (back["feature_id"] == back["object_id"]).all() and len(back) == 4

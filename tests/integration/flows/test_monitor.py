@@ -71,6 +71,12 @@ def test_objects_lie_in_their_tiles(monitored):
     # the VLM's tiles carry its answers; screened-out tiles are unchanged with no objects
     quiet = tiles[~tiles["changed"]].index
     assert not objects["tile_id"].isin(quiet).any() or summary["threshold"] is not None
+    # pieces of one feature: same class, different tiles, together one connected shape
+    buildings = objects[objects["class"] == "building"]
+    assert summary["building_features"] == buildings["feature_id"].nunique() <= len(buildings)
+    for _, pieces in objects.groupby("feature_id"):
+        assert pieces["class"].nunique() == 1 and pieces["tile_id"].is_unique
+        assert pieces.geometry.buffer(0.3).union_all().geom_type == "Polygon"
 
 
 def test_rerun_reuses_every_tile_and_duplicates_nothing(monitored):
