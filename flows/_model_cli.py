@@ -60,6 +60,7 @@ def cmd_train_vlm(args: argparse.Namespace) -> int:
         lora_rank=args.lora_rank,
         copy_drills=args.copy_drills,
         drill_counts=args.drill_counts,
+        drill_classes=tuple(args.drill_classes),
         number_tokens=args.number_tokens,
         resume=not args.restart,
         options=_train_options(args, **defaults),

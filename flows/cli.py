@@ -214,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="drills' counts: uniform 0..20 buildings, other pairs' hints, or uniform 0..99",
     )
     t.add_argument(
+        "--drill-classes",
+        nargs="+",
+        default=["building", "road"],
+        choices=["building", "road"],
+        help="classes whose counts drills redraw; others keep the pair's own hint and answer",
+    )
+    t.add_argument(
         "--number-tokens",
         action="store_true",
         help="one token per number 10..99 (scratch recipe; copying a count is then one step)",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from dataclasses import replace as dc_replace
 from pathlib import Path
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 
 from changevg.data import Record, read_changeimti
 from changevg.train._data import load_image, to_tensor
-from changevg.train._drills import DrillCounts
+from changevg.train._drills import DRILL_CLASSES, DrillCounts
 from changevg.train._drills import copy_drills as _copy_drills
 from changevg.train._loop import (
     TrainerState,
@@ -216,6 +217,7 @@ def train_vlm(
     pack: bool = True,
     copy_drills: float = 0.0,
     drill_counts: DrillCounts = "uniform",
+    drill_classes: Sequence[str] = DRILL_CLASSES,
     number_tokens: bool = False,
     options: TrainOptions | None = None,
     resume: bool = True,
@@ -241,6 +243,8 @@ def train_vlm(
             with a redrawn VGM hint (see :mod:`changevg.train._drills`); ``0`` for none.
         drill_counts: How the drills' counts are drawn: ``"uniform"`` (0..20 buildings),
             ``"data"`` (the hints of other pairs with a change) or ``"wide"`` (0..99).
+        drill_classes: The classes whose counts drills redraw; the others keep each pair's
+            own hint and answer.
         number_tokens: Give each number 10..99 a token of its own (from-scratch recipe only;
             see :mod:`changevg.train._numbers`).
         options: Optimisation settings; defaults depend on the recipe (see module docstring).
@@ -271,7 +275,12 @@ def train_vlm(
     hints = [texts[r.pair_key] for r in records]
     if copy_drills:
         drills = _copy_drills(
-            records, descriptions, fraction=copy_drills, seed=options.seed, counts=drill_counts
+            records,
+            descriptions,
+            fraction=copy_drills,
+            seed=options.seed,
+            counts=drill_counts,
+            classes=drill_classes,
         )
         records = records + [r for r, _ in drills]
         hints += [h for _, h in drills]
@@ -385,6 +394,7 @@ def train_vlm(
         "packed": pack,
         "copy_drills": copy_drills,
         "drill_counts": drill_counts if copy_drills else None,
+        "drill_classes": list(drill_classes) if copy_drills else None,
         "number_tokens": number_tokens,
         "steps": state.step,
         "loss_first": state.history[0] if state.history else None,

@@ -114,3 +114,57 @@ def test_wide_counts_reach_every_whole_number_token():
         roads.add(int(m.group(2)))
     assert max(buildings) <= 99 and max(roads) <= 9
     assert len({b for b in buildings if b >= 21}) > 50  # beyond the uniform option's 0..20
+
+
+def _asked(records_counts):
+    """Records asking all four short questions, answered with the given (buildings, roads)."""
+    records = []
+    for i, (b, r) in enumerate(records_counts):
+        turns = (
+            Turn(QUESTIONS["yes_no"], "Yes" if b + r else "No"),
+            Turn(QUESTIONS["count_building"], str(b)),
+            Turn(QUESTIONS["count_road"], str(r)),
+        )
+        records.append(Record(f"r{i}", Path(f"b{i}.png"), Path(f"a{i}.png"), turns))
+    return records
+
+
+def test_building_only_drills_keep_the_pairs_own_road_hint_and_answer():
+    truth = [(2, 1), (0, 3), (5, 0), (0, 0)] * 50
+    records = _asked(truth)
+    hints = _hinted(records, [(b + 1, r + 4) for b, r in truth])  # the VGM's road hint is off
+    drills = copy_drills(records, hints, fraction=1.0, seed=2, counts="wide", classes=("building",))
+    assert len(drills) == len(records)
+    buildings_seen = set()
+    for (record, hint), (b, r) in zip(drills, truth):
+        m = re.search(r"new buildings: (\d+); new roads: (\d+);", hint)
+        quoted_b, quoted_r = int(m.group(1)), int(m.group(2))
+        assert quoted_r == r + 4  # the pair's own road hint, not a redrawn one
+        answers = {classify_question(t.question): t.answer for t in record.turns}
+        assert answers["count_road"] == str(r)  # the pair's own answer, not the hint
+        assert parse_answer("count_building", answers["count_building"]) == quoted_b
+        # yes/no follows the drilled buildings; with none drilled the pair's own answer stands
+        assert answers["yes_no"] == ("Yes" if quoted_b or b + r else "No")
+        buildings_seen.add(quoted_b)
+    assert len(buildings_seen) > 30
+
+
+def test_undrilled_question_not_asked_unless_the_pair_asks_it():
+    records = _records(20)  # caption-only conversations
+    drills = copy_drills(
+        records,
+        _hinted(records, [(1, 1)] * 20),
+        fraction=1.0,
+        seed=0,
+        classes=("building",),
+    )
+    for record, _ in drills:
+        tasks = {classify_question(t.question) for t in record.turns}
+        assert "count_road" not in tasks and "count_building" in tasks
+
+
+def test_bad_classes_option():
+    records = _records(3)
+    for bad in ((), ("tree",)):
+        with pytest.raises(ValueError, match="classes must be some of"):
+            copy_drills(records, _descriptions(records), fraction=1.0, seed=0, classes=bad)
