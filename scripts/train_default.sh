@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped default model (changevg/weights/default) from nothing but this repo:
 # synthetic regions -> ChangeIMTI set -> VGM -> small ChangeVG VLM -> held-out test metrics.
-# CPU only; about three hours on 2 cores. WORK holds the data (not committed).
+# CPU only; about four hours on 2 cores. WORK holds the data (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-work/default}
@@ -30,5 +30,13 @@ $CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm16" --init "$WORK/st
     --out "$WORK/stage4" --epochs 6 --batch-size 16 --lr 1e-3 --seed 4 --threads 1 --copy-drills 1.0
 # stage 5: more drills at a lower learning rate
 $CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm16" --init "$WORK/stage4" \
-    --out "$OUT" --epochs 4 --batch-size 16 --lr 5e-4 --seed 5 --threads 1 --copy-drills 1.0
+    --out "$WORK/stage5" --epochs 4 --batch-size 16 --lr 5e-4 --seed 5 --threads 1 --copy-drills 1.0
+# stage 6: one token per number 10..99 (copying "14" is then one step, not two)
+$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm16" --init "$WORK/stage5" \
+    --out "$WORK/stage6" --epochs 3 --batch-size 16 --lr 1e-3 --seed 6 --threads 1 \
+    --copy-drills 1.0 --number-tokens
+# stage 7: drill building counts only (the VGM's road hint is unreliable; roads come from images)
+$CLI train vlm --data "$WORK/ds/train.json" --vgm "$WORK/vgm16" --init "$WORK/stage6" \
+    --out "$OUT" --epochs 4 --batch-size 16 --lr 1e-3 --seed 9 --threads 1 \
+    --copy-drills 1.0 --drill-classes building
 $CLI eval --data "$WORK/ds/test.json" --model "$OUT" --out "$OUT/metrics_test.json" --device cpu
