@@ -8,7 +8,7 @@ the short answers (yes/no, both counts, grid cells) following the quoted values,
 way to answer is to read the hint.  Captions are never drilled.  Used by the from-scratch
 recipe only (``--copy-drills``); a LoRA-tuned 7B model reads its hint without this.
 
-Redrawn counts come from one of two distributions (``counts``):
+Redrawn counts come from one of three distributions (``counts``):
 
 - ``"uniform"``: buildings uniform in 0..20, roads in 0..3.  More than half of the non-zero
   building counts then have two digits, while real hints mostly have one; a model drilled this
@@ -18,7 +18,7 @@ Redrawn counts come from one of two distributions (``counts``):
 - ``"wide"``: buildings uniform in 0..99, roads in 0..9, so every whole-number token
   (``--number-tokens``) is drilled, not only those the training regions happen to contain.
 
-Either way one drill in five quotes no change at all.
+Whichever it is, one drill in five quotes no change at all.
 
 ``classes`` picks which counts are redrawn.  A class left out keeps the pair's own hint and is
 asked about only if the pair's conversation asks, with the pair's own answer: the VGM's road
@@ -72,8 +72,8 @@ def _drill(
     own_hint = getattr(description, "counts", {}) or {}
     own = {classify_question(t.question): t.answer for t in record.turns}
     quoted = {
-        cls: n if cls in classes else int(own_hint.get(cls, 0))
-        for cls, n in zip(DRILL_CLASSES, drawn)
+        cls: value if cls in classes else int(own_hint.get(cls, 0))
+        for cls, value in zip(DRILL_CLASSES, drawn)
     }
     n = sum(quoted[c] for c in classes)
     cells: list[str] = []
