@@ -43,6 +43,15 @@ class VGMConfig:
         decoder_layers, decoder_heads: Caption decoder depth and heads.
         class_weights: Optional CE weights for (background, road, building).
         seg_loss_weight, caption_loss_weight, change_loss_weight: Loss mix.
+        change_type: Add a change-type channel to the mask branch: per changed pixel, the
+            logit that its object exists in the *after* date (new) rather than the before
+            date (demolished / removed).
+        change_type_loss_weight: Weight of its BCE (on labelled changed pixels only).
+        dice_loss_weight: Weight of a soft Dice term on the changed (road + building) pixels,
+            which penalises thin false strips that plain cross-entropy barely notices.
+        road_edge_relabel: Relabel predicted building regions that hug a predicted road as road
+            (:func:`changevg.objects.relabel_road_edges`) — a post-processing fix for models
+            that paint road margins as building; models trained with the Dice term turn it off.
         change_threshold: ``change_score`` at or above which a pair counts as changed.
         min_object_px: Predicted regions smaller than this are noise, not objects (64 px =
             16 m² at 0.5 m, below any building; chosen on the synthetic validation split).
@@ -72,6 +81,10 @@ class VGMConfig:
     seg_loss_weight: float = 1.0
     caption_loss_weight: float = 1.0
     change_loss_weight: float = 1.0
+    change_type: bool = False
+    change_type_loss_weight: float = 0.5
+    dice_loss_weight: float = 0.0
+    road_edge_relabel: bool = True
     change_threshold: float = 0.5
     min_object_px: int = 64
 

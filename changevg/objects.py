@@ -34,9 +34,17 @@ from affine import Affine
 from scipy import ndimage
 from shapely.geometry import Polygon, box, shape
 
-from changevg.result import CLASSES, GRID_CELLS, ChangeObject
+from changevg.result import CHANGE_TYPES, CLASSES, GRID_CELLS, ChangeObject
 
-__all__ = ["cells", "counts", "grid_cell", "mask_to_objects", "relabel_road_edges", "summarize"]
+__all__ = [
+    "cells",
+    "change_counts",
+    "counts",
+    "grid_cell",
+    "mask_to_objects",
+    "relabel_road_edges",
+    "summarize",
+]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
 _PINCH_EPS = 0.01
@@ -142,7 +150,11 @@ def relabel_road_edges(mask: np.ndarray, *, fraction: float = 0.3, width: int = 
 
 
 def mask_to_objects(
-    mask: np.ndarray, *, probs: np.ndarray | None = None, min_pixels: int = 16
+    mask: np.ndarray,
+    *,
+    probs: np.ndarray | None = None,
+    min_pixels: int = 16,
+    appear: np.ndarray | None = None,
 ) -> list[ChangeObject]:
     """Connected change regions of a 3-class mask as :class:`ChangeObject` s.
 
@@ -152,6 +164,10 @@ def mask_to_objects(
         probs: Optional ``(3, H, W)`` class probabilities; an object's score is the mean
             probability of its class over its pixels (``1.0`` when ``probs`` is None).
         min_pixels: Regions with fewer pixels are dropped (noise); ``1`` keeps everything.
+        appear: Optional ``(H, W)`` probability that a changed pixel's object exists in the
+            *after* date. An object whose mean is at least 0.5 is ``new``, else ``demolished``
+            (buildings) or ``removed`` (roads); without it ``change`` is None. For labels, pass
+            ``(change_type == 1)`` as floats.
 
     Returns:
         Objects ordered by class (roads, then buildings), then by label order within a class
@@ -163,6 +179,10 @@ def mask_to_objects(
     if mask.size and (mask.min() < 0 or mask.max() >= len(CLASSES)):
         raise ValueError(f"mask values must be in 0..{len(CLASSES) - 1}")
     height, width = mask.shape
+    if appear is not None:
+        appear = np.asarray(appear, dtype=np.float64)
+        if appear.shape != mask.shape:
+            raise ValueError(f"appear must have the mask's shape {mask.shape}, got {appear.shape}")
     if probs is not None:
         probs = np.asarray(probs)
         if probs.shape != (len(CLASSES), height, width):
@@ -189,6 +209,7 @@ def mask_to_objects(
             else np.ones(len(keep), dtype=float)
         )
         polygons = _polygons(labels, len(keep))
+        appeared = ndimage.mean(appear, labels, keep) if appear is not None else None
         for i, label in enumerate(keep):
             area = int(sizes[label])
             cx = Fraction(int(col_sum[i]), area) + Fraction(1, 2)
@@ -203,6 +224,9 @@ def mask_to_objects(
                     area_px=area,
                     score=float(scores[i]),
                     cell=grid_cell(cx, cy, width, height),
+                    change=None
+                    if appeared is None
+                    else CHANGE_TYPES[cls][0 if appeared[i] >= 0.5 else 1],  # type: ignore[arg-type]
                 )
             )
     return objects
@@ -216,6 +240,16 @@ def counts(objects: Iterable[ChangeObject]) -> dict[str, int]:
     return out
 
 
+def change_counts(objects: Iterable[ChangeObject]) -> dict[str, dict[str, int]]:
+    """Objects per class and change type, e.g. ``{"building": {"new": 3, "demolished": 1},
+    "road": {"new": 1, "removed": 0}}``; objects of unknown change type are not counted here."""
+    out = {cls: dict.fromkeys(kinds, 0) for cls, kinds in CHANGE_TYPES.items()}
+    for obj in objects:
+        if obj.change is not None and obj.change in out.get(obj.cls, {}):
+            out[obj.cls][obj.change] += 1
+    return out
+
+
 def cells(objects: Iterable[ChangeObject]) -> list[str]:
     """Distinct grid cells holding at least one object, in ``GRID_CELLS`` order (may be empty)."""
     present = {obj.cell for obj in objects}
@@ -223,21 +257,25 @@ def cells(objects: Iterable[ChangeObject]) -> list[str]:
 
 
 def summarize(objects: Iterable[ChangeObject]) -> str:
-    """Objects as words, grouped by class and cell; empty string when there are none.
+    """Objects as words, grouped by class, change type and cell; "" when there are none.
 
     ``"two new buildings in the top left corner and a new road in the center"``: buildings
-    first, then roads; cells in ``GRID_CELLS`` order; counts above ten as digits.
+    first, then roads; new before demolished/removed; cells in ``GRID_CELLS`` order; counts
+    above ten as digits. Objects of unknown change type are "changed".
     """
-    groups: dict[tuple[str, str], int] = {}
+    groups: dict[tuple[str, str, str], int] = {}
     for obj in objects:
-        groups[(obj.cls, obj.cell)] = groups.get((obj.cls, obj.cell), 0) + 1
+        key = (obj.cls, obj.change or "changed", obj.cell)
+        groups[key] = groups.get(key, 0) + 1
     order = {c: i for i, c in enumerate(GRID_CELLS)}
     phrases = []
-    for cls, cell in sorted(groups, key=lambda k: (k[0] != "building", order.get(k[1], 99))):
-        n = groups[(cls, cell)]
+    for cls, change, cell in sorted(
+        groups, key=lambda k: (k[0] != "building", k[1] != "new", order.get(k[2], 99))
+    ):
+        n = groups[(cls, change, cell)]
         num = _NUMBER_WORDS[n] if n < len(_NUMBER_WORDS) else str(n)
         noun = cls if n == 1 else f"{cls}s"
-        phrases.append(f"{num} new {noun} {_CELL_PHRASES.get(cell, f'in the {cell}')}")
+        phrases.append(f"{num} {change} {noun} {_CELL_PHRASES.get(cell, f'in the {cell}')}")
     if len(phrases) <= 1:
         return "".join(phrases)
     return f"{', '.join(phrases[:-1])} and {phrases[-1]}"

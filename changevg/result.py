@@ -27,6 +27,14 @@ GRID_CELLS: tuple[str, ...] = (
 
 NO_CHANGE = "No change"
 
+CHANGE_TYPES: dict[str, tuple[str, str]] = {
+    "building": ("new", "demolished"),
+    "road": ("new", "removed"),
+}
+"""Per class, the words for an object that appeared / disappeared between the dates."""
+
+ChangeType = Literal["new", "demolished", "removed"]
+
 
 @dataclass(frozen=True)
 class ChangeObject:
@@ -39,6 +47,9 @@ class ChangeObject:
         area_px: Number of pixels.
         score: Mean class probability over the region (1.0 for ground truth).
         cell: The 3x3 grid cell of the region's centroid.
+        change: ``"new"`` (present after only), ``"demolished"`` (a building present before
+            only) or ``"removed"`` (a road present before only); None when the model or the
+            labels cannot tell (e.g. a mask without change type).
     """
 
     cls: Literal["road", "building"]
@@ -47,6 +58,7 @@ class ChangeObject:
     area_px: int
     score: float
     cell: str
+    change: ChangeType | None = None
 
 
 @dataclass

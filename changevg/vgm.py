@@ -67,6 +67,8 @@ class VGMOutput:
             the top left like ``GRID_CELLS`` (``G*G`` VLM tokens).
         caption_logits: ``[B, T, V]`` when ``caption_ids`` were given (teacher forcing):
             position ``t`` predicts ``caption_ids[:, t + 1]``. None otherwise.
+        appear_logits: ``[B, H, W]`` logit that a changed pixel's object exists in the after
+            date (``config.change_type``); None for models without the change-type channel.
     """
 
     mask_logits: Tensor
@@ -74,6 +76,7 @@ class VGMOutput:
     global_embed: Tensor
     fine_embed: Tensor
     caption_logits: Tensor | None = None
+    appear_logits: Tensor | None = None
 
 
 @dataclass
@@ -162,7 +165,10 @@ class VisionGuidedModule(nn.Module):
         self.fusion_norm = nn.LayerNorm(dim)
         self.fuse = nn.Sequential(nn.Linear(3 * dim, dim), nn.GELU(), nn.LayerNorm(dim))
         self.seg_head = ChangeSegHead(
-            [*config.hidden_sizes[:-1], dim], config.seg_dim, len(CLASSES), config.dropout
+            [*config.hidden_sizes[:-1], dim],
+            config.seg_dim,
+            len(CLASSES) + int(config.change_type),
+            config.dropout,
         )
         self.change_head = nn.Sequential(
             nn.LayerNorm(2 * dim), nn.Linear(2 * dim, dim), nn.GELU(), nn.Linear(dim, 1)
@@ -213,7 +219,9 @@ class VisionGuidedModule(nn.Module):
             return t.transpose(1, 2).reshape(t.shape[0], -1, h, w)
 
         pairs = [(f[:batch], f[batch:]) for f in feats[:-1]] + [(as_map(a), as_map(b))]
-        mask_logits = self.seg_head(pairs, size=tuple(before.shape[-2:]), images=images)
+        seg = self.seg_head(pairs, size=tuple(before.shape[-2:]), images=images)
+        mask_logits = seg[:, : len(CLASSES)]
+        appear_logits = seg[:, len(CLASSES)] if self.config.change_type else None
         pooled = fused.mean(dim=1)
         change_logit = self.change_head(torch.cat([pooled, fused.amax(dim=1)], -1)).squeeze(-1)
         grid = F.adaptive_avg_pool2d(as_map(fused), self.config.fine_grid)
@@ -222,6 +230,7 @@ class VisionGuidedModule(nn.Module):
             change_logit=change_logit,
             global_embed=self.embed_norm(pooled),
             fine_embed=self.embed_norm(grid.flatten(2).transpose(1, 2)),
+            appear_logits=appear_logits,
         )
         return out, fused + pos
 
@@ -247,17 +256,20 @@ class VisionGuidedModule(nn.Module):
         mask: Tensor,
         caption_ids: Tensor | None = None,
         changed: Tensor,
+        change_type: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """Weighted sum of segmentation CE, caption CE (pad ignored) and change BCE.
+        """Weighted sum of segmentation CE (+ Dice), caption CE, change BCE and change-type BCE.
 
         Args:
             out: Output of :meth:`forward` (with ``caption_ids`` for the caption term).
             mask: ``[B, H, W]`` long class ids ``0/1/2`` (``255`` = ignore).
             caption_ids: ``[B, T]`` ids given to :meth:`forward`; None skips the caption term.
             changed: ``[B]`` float 0/1 change flags.
+            change_type: ``[B, H, W]`` ids 0 unknown, 1 new, 2 demolished; used on changed
+                pixels by models with ``config.change_type`` (None skips the term).
 
         Returns:
-            ``{"total", "seg", "caption", "change"}`` scalar tensors.
+            ``{"total", "seg", "caption", "change", "change_type"}`` scalar tensors.
         """
         cfg = self.config
         logits = out.mask_logits
@@ -269,7 +281,23 @@ class VisionGuidedModule(nn.Module):
         seg = F.cross_entropy(
             logits, mask.to(logits.device).long(), weight=weight, ignore_index=255
         )
+        target = mask.to(logits.device).long()
+        if cfg.dice_loss_weight:
+            valid = (target != 255).to(logits.dtype)
+            p_change = 1.0 - logits.softmax(dim=1)[:, 0]
+            t_change = ((target > 0) & (target != 255)).to(logits.dtype)
+            inter = (p_change * t_change * valid).sum(dim=(1, 2))
+            denom = ((p_change + t_change) * valid).sum(dim=(1, 2))
+            seg = seg + cfg.dice_loss_weight * (1.0 - (2 * inter + 1.0) / (denom + 1.0)).mean()
         change = F.binary_cross_entropy_with_logits(out.change_logit, changed.to(out.change_logit))
+        kind = logits.new_zeros(())
+        if change_type is not None and out.appear_logits is not None:
+            ct = change_type.to(logits.device).long()
+            known = (ct > 0) & (target > 0) & (target != 255)
+            if bool(known.any()):
+                kind = F.binary_cross_entropy_with_logits(
+                    out.appear_logits[known], (ct[known] == 1).to(logits.dtype)
+                )
         if caption_ids is None:
             caption = logits.new_zeros(())
         else:
@@ -286,8 +314,15 @@ class VisionGuidedModule(nn.Module):
             cfg.seg_loss_weight * seg
             + cfg.caption_loss_weight * caption
             + cfg.change_loss_weight * change
+            + cfg.change_type_loss_weight * kind
         )
-        return {"total": total, "seg": seg, "caption": caption, "change": change}
+        return {
+            "total": total,
+            "seg": seg,
+            "caption": caption,
+            "change": change,
+            "change_type": kind,
+        }
 
     # -- inference --------------------------------------------------------------------------
 
@@ -336,11 +371,21 @@ class VisionGuidedModule(nn.Module):
             captions = self._greedy(memory, None)
         probs = out.mask_logits.float().softmax(dim=1).cpu().numpy()
         scores = torch.sigmoid(out.change_logit.float()).cpu().numpy()
+        appear = (
+            torch.sigmoid(out.appear_logits.float()).cpu().numpy()
+            if out.appear_logits is not None
+            else None
+        )
         result = []
         for i, caption in enumerate(captions):
-            mask = relabel_road_edges(probs[i].argmax(axis=0).astype(np.uint8))
+            mask = probs[i].argmax(axis=0).astype(np.uint8)
+            if self.config.road_edge_relabel:
+                mask = relabel_road_edges(mask)
             objects = mask_to_objects(
-                mask, probs=probs[i], min_pixels=min_object_px or self.config.min_object_px
+                mask,
+                probs=probs[i],
+                min_pixels=min_object_px or self.config.min_object_px,
+                appear=None if appear is None else appear[i],
             )
             score = float(scores[i])
             result.append(

@@ -141,22 +141,19 @@ def annotate_mask(
 
     Args:
         mask: ``(H, W)`` class mask of changed pixels.
-        change_type: Optional ``(H, W)`` raster, 1 = new, 2 = demolished (majority per object);
-            without it every change counts as new.
+        change_type: Optional ``(H, W)`` raster, 1 = new, 2 = demolished (majority per object,
+            ties go to new); without it every change counts as new in the captions and the
+            objects' ``change`` is None.
         rng: Random generator choosing caption phrasings (deterministic given its seed).
         min_pixels: Smaller regions are ignored (slivers cut by the tile edge).
         n_captions: Captions per pair (LEVIR-CC has 5).
     """
     rng = rng or np.random.default_rng(0)
-    objects = mask_to_objects(mask, min_pixels=min_pixels)
+    appear = None if change_type is None else (change_type != CHANGE_DEMOLISHED).astype(float)
+    objects = mask_to_objects(mask, min_pixels=min_pixels, appear=appear)
     groups: dict[tuple[str, str], list[ChangeObject]] = {}
     for obj in objects:
-        change = "new"
-        if change_type is not None:
-            c0, r0, c1, r1 = obj.bbox
-            window = change_type[r0:r1, c0:c1][mask[r0:r1, c0:c1] > 0]
-            if window.size and np.mean(window == CHANGE_DEMOLISHED) > 0.5:
-                change = "demolished"
+        change = "new" if obj.change in (None, "new") else "demolished"
         groups.setdefault((obj.cls, change), []).append(obj)
     return TileAnnotation(
         changed=bool(objects),

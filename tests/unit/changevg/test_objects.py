@@ -111,9 +111,9 @@ def test_invalid_inputs_raise():
         mask_to_objects(np.zeros((4, 4), np.uint8), probs=np.zeros((3, 5, 5)))
 
 
-def test_summarize_groups_by_class_and_cell():
-    def obj(cls, cell):
-        return ChangeObject(cls, [], (0, 0, 1, 1), 1, 1.0, cell)
+def test_summarize_groups_by_class_change_and_cell():
+    def obj(cls, cell, change="new"):
+        return ChangeObject(cls, [], (0, 0, 1, 1), 1, 1.0, cell, change)
 
     objects = [obj("road", "center"), obj("building", "top left corner")]
     objects.append(obj("building", "top left corner"))
@@ -125,6 +125,44 @@ def test_summarize_groups_by_class_and_cell():
     assert summarize(three) == (
         "a new building on the left, a new building on the right and a new road in the top part"
     )
+    mixed = [
+        obj("building", "left", "demolished"),
+        obj("building", "right"),
+        obj("road", "top", "removed"),
+    ]
+    assert summarize(mixed) == (
+        "a new building on the right, a demolished building on the left and a removed road "
+        "in the top part"
+    )
+    # "new" only for what is known to be new
+    assert summarize([obj("building", "center", None)]) == "a changed building in the center"
+
+
+def test_change_type_from_appear_probability():
+    from changevg.objects import change_counts
+
+    mask = np.zeros((12, 12), np.uint8)
+    mask[0:4, 0:4] = BUILDING
+    mask[8:12, 8:12] = BUILDING
+    mask[0:2, 8:12] = 1  # road
+    appear = np.zeros((12, 12))
+    appear[0:4, 0:4] = 0.9  # appeared: new
+    appear[8:12, 8:12] = 0.2  # gone: demolished
+    appear[0:2, 8:12] = 0.1  # a road that is gone: removed
+    objects = mask_to_objects(mask, min_pixels=1, appear=appear)
+    got = {(o.cls, o.bbox): o.change for o in objects}
+    assert got == {
+        ("building", (0, 0, 4, 4)): "new",
+        ("building", (8, 8, 12, 12)): "demolished",
+        ("road", (8, 0, 12, 2)): "removed",
+    }
+    assert change_counts(objects) == {
+        "building": {"new": 1, "demolished": 1},
+        "road": {"new": 0, "removed": 1},
+    }
+    assert all(o.change is None for o in mask_to_objects(mask, min_pixels=1))
+    with pytest.raises(ValueError, match="appear"):
+        mask_to_objects(mask, appear=np.zeros((3, 3)))
 
 
 def test_building_strips_along_a_road_become_road():

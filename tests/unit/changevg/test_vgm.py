@@ -115,9 +115,41 @@ def test_overfitting_two_pairs_trains_every_branch(model, vocab):
     assert built.counts == {"building": 1, "road": 0} and built.cells == ["center"]
     assert unchanged.objects == [] and unchanged.cells == []
     assert built.mask.dtype == np.uint8 and built.mask.shape == (64, 64)
+    assert built.objects[0].change is None  # no change-type channel: unknown, not "new"
     assert built.as_text() == (
-        "a new building appears in the center; the change mask shows a new building in the center"
+        "a new building appears in the center; the change mask shows a changed building in the "
+        "center"
     )
+
+
+def test_change_type_channel_learns_new_versus_demolished(vocab):
+    torch.manual_seed(0)
+    cfg = VGMConfig.tiny(max_caption_len=MAX_LEN, change_type=True, dice_loss_weight=0.5)
+    model = VisionGuidedModule(cfg, vocab)
+    before, after, mask = _pairs(64)
+    # the second pair: the same square, but gone (present before only) -> demolished
+    before[1], after[1] = after[0], before[0]
+    mask[1] = mask[0]
+    kind = (mask > 0).long()  # 1 = new
+    kind[1] = (mask[1] > 0).long() * 2  # 2 = demolished
+    ids = torch.tensor([vocab.encode(CAPTIONS[0], MAX_LEN)] * 2)
+    changed = torch.tensor([1.0, 1.0])
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    first = None
+    for _ in range(40):
+        out = model(before, after, ids)
+        assert out.appear_logits is not None and out.appear_logits.shape == (2, 64, 64)
+        losses = model.loss(out, mask=mask, caption_ids=ids, changed=changed, change_type=kind)
+        opt.zero_grad()
+        losses["total"].backward()
+        opt.step()
+        first = first or {k: v.item() for k, v in losses.items()}
+    assert losses["change_type"].item() < 0.3 * first["change_type"]
+    new, gone = model.describe(before, after)
+    assert [o.change for o in new.objects] == ["new"]
+    assert [o.change for o in gone.objects] == ["demolished"]
+    assert "a demolished building in the center" in gone.as_text()
 
 
 def test_save_load_round_trip_gives_identical_outputs(model, tmp_path):

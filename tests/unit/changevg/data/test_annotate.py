@@ -30,6 +30,9 @@ def test_demolitions_are_described_as_such():
     ann = annotate_mask(m, change_type=change, rng=np.random.default_rng(1))
     assert all(any(w in c for w in ("demolished", "removed", "torn down")) for c in ann.captions)
     assert ann.counts["building"] == 2  # counted as changed buildings, as in LEVIR-MCI
+    kinds = {(o.cls, o.change) for o in ann.objects}
+    assert kinds == {("building", "demolished"), ("road", "new")}
+    assert {o.change for o in annotate_mask(m).objects} == {None}  # no change-type raster
 
 
 def test_no_change_pairs_get_no_change_captions():
