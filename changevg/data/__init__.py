@@ -12,8 +12,10 @@ from changevg.data.changeimti import (
 from changevg.data.pairs import (
     PairRecord,
     pairs_from_records,
+    read_change_type,
     read_levir_cc,
     read_mask,
+    write_change_type,
     write_mask,
 )
 
@@ -25,10 +27,12 @@ __all__ = [
     "Turn",
     "annotate_mask",
     "pairs_from_records",
+    "read_change_type",
     "read_changeimti",
     "read_levir_cc",
     "read_mask",
     "record_to_json",
+    "write_change_type",
     "write_changeimti",
     "write_mask",
 ]

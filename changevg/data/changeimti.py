@@ -7,7 +7,8 @@ One JSON file holds a list of records::
      "conversations": [{"from": "human", "value": "<image><image>Please briefly describe ..."},
                        {"from": "gpt", "value": "Two buildings are built in the center."}]}
 
-Optional fields written by this project's generator and used when present: ``task``, ``mask``
+Optional fields written by this project's generator and used when present: ``task``, ``mask``,
+``change_type`` (a PNG raster per pair: 0 unchanged, 1 new, 2 demolished)
 (LEVIR-MCI coding: road 128, building 255), ``captions`` (all references of the pair),
 ``changed``, ``counts``, ``cells``, ``split``. Image paths are relative to an images root.
 """
@@ -47,6 +48,7 @@ class Record:
     task: str | None = None
     mask: Path | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    change_type: Path | None = None
 
     @property
     def pair_key(self) -> str:
@@ -118,11 +120,11 @@ def _record(path: Path, root: Path, index: int, raw: Any) -> Record:
                 )
         question = q["value"].replace(IMAGE_TAG, "").strip()
         turns.append(Turn(question=question, answer=a["value"].strip()))
-    mask = raw.get("mask")
+    mask, change_type = raw.get("mask"), raw.get("change_type")
     meta = {
         k: v
         for k, v in raw.items()
-        if k not in ("id", "images", "image", "conversations", "task", "mask")
+        if k not in ("id", "images", "image", "conversations", "task", "mask", "change_type")
     }
     return Record(
         id=str(rid),
@@ -132,6 +134,7 @@ def _record(path: Path, root: Path, index: int, raw: Any) -> Record:
         task=raw.get("task"),
         mask=root / mask if isinstance(mask, str) else None,
         meta=meta,
+        change_type=root / change_type if isinstance(change_type, str) else None,
     )
 
 

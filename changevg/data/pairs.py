@@ -30,6 +30,7 @@ class PairRecord:
     before: Path
     after: Path
     mask: Path | None = None
+    change_type: Path | None = None
     captions: list[str] = field(default_factory=list)
     changed: bool | None = None
     counts: dict[str, int] | None = None
@@ -56,6 +57,22 @@ def write_mask(mask: np.ndarray, path: str | Path) -> None:
     Image.fromarray(coded).save(path)
 
 
+def read_change_type(path: str | Path) -> np.ndarray:
+    """A change-type raster (0 unchanged, 1 new, 2 demolished) from its PNG."""
+    img = np.asarray(Image.open(path))
+    if img.ndim == 3:
+        img = img[..., 0]
+    if img.size and img.max() > 2:
+        values = sorted(int(v) for v in np.unique(img))
+        raise DatasetError(f"{path}: a change-type raster holds 0/1/2, found values {values}")
+    return img.astype(np.uint8)
+
+
+def write_change_type(change_type: np.ndarray, path: str | Path) -> None:
+    """Write a change-type raster (0/1/2) as an 8-bit PNG."""
+    Image.fromarray(np.asarray(change_type, dtype=np.uint8)).save(path)
+
+
 def pairs_from_records(records: Sequence[Record]) -> list[PairRecord]:
     """Group ChangeIMTI records by image pair and gather each pair's labels.
 
@@ -70,6 +87,7 @@ def pairs_from_records(records: Sequence[Record]) -> list[PairRecord]:
                 id=str(rec.meta.get("pair_id", rec.id)), before=rec.before, after=rec.after
             )
         pair.mask = pair.mask or rec.mask
+        pair.change_type = pair.change_type or rec.change_type
         meta = rec.meta
         if meta.get("captions") and not pair.captions:
             pair.captions = list(meta["captions"])

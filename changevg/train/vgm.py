@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from changevg.data import DatasetError, PairRecord, pairs_from_records, read_changeimti
 from changevg.evaluate import classification_scores, counting_scores
+from changevg.train._augment import AugmentOptions
 from changevg.train._data import pair_batch
 from changevg.train._loop import (
     TrainerState,
@@ -95,8 +97,13 @@ def train_vgm(
     options: TrainOptions | None = None,
     resume: bool = True,
     progress: bool | None = None,
+    augment: AugmentOptions | None = None,
 ) -> Path:
     """Train the VGM on a ChangeIMTI dataset with masks; write the model folder to ``out``.
+
+    ``augment`` re-photographs, rescales, flips and date-swaps every training pair on the fly
+    (:mod:`changevg.train._augment`), drawn from the seed, epoch and step (resumable); pairs
+    with a ``change_type`` raster also train the change-type channel (``config.change_type``).
 
     Resumable: a checkpoint in ``out/checkpoint`` (every ``checkpoint_every`` steps and at each
     epoch end) is picked up by the next call with the same arguments.
@@ -160,7 +167,16 @@ def train_vgm(
                 continue
             if step >= total:
                 break
-            batch = pair_batch([pairs[i] for i in idx])
+            aug_rng = np.random.default_rng([options.seed, epoch, step, 2])
+            batch = pair_batch([pairs[i] for i in idx], augment=augment, rng=aug_rng)
+            if augment is not None:
+                drawn = [c[int(aug_rng.integers(len(c)))] for c in batch["captions"]]
+                ids = [vocab.encode(c, config.max_caption_len) for c in drawn]
+                width = max(len(i) for i in ids)
+                captions_rng_draw = torch.tensor(
+                    [i + [vocab.pad_id] * (width - len(i)) for i in ids]
+                )
+            kind = batch.get("change_type")
             with autocast(device):
                 output = model(
                     batch["before"].to(device),
@@ -172,6 +188,7 @@ def train_vgm(
                     mask=batch["mask"].to(device),
                     caption_ids=captions_rng_draw.to(device),
                     changed=batch["changed"].to(device),
+                    change_type=None if kind is None else kind.to(device),
                 )
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
@@ -206,6 +223,7 @@ def train_vgm(
         "val": str(val) if val else None,
         "config": config.to_dict(),
         "options": options.to_dict(),
+        "augment": None if augment is None else dataclasses.asdict(augment),
         "pairs": len(pairs),
         "steps": state.step,
         "final_loss": state.history[-1] if state.history else None,
