@@ -248,7 +248,7 @@ def score(out: Path, summary: dict[str, Any], truth: Any) -> dict[str, Any]:
     """The run's inventory against the region's truth, and the run's counts."""
     import geopandas as gpd
 
-    from flows.agreement import truth_agreement
+    from flows.synthetic.agreement import truth_agreement
 
     tiles = gpd.read_parquet(out / "inventory" / "tiles")
     objects = gpd.read_parquet(out / "inventory" / "objects")
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from catalogs.server import StacServer
     from catalogs.synth import load_truth
-    from flows.demo import AFTER_WINDOW, BEFORE_WINDOW
+    from flows.synthetic.demo import AFTER_WINDOW, BEFORE_WINDOW
 
     region, synth_s = ensure_region(
         scratch / f"region-{args.size_km:g}km-seed{args.seed}", args.size_km, args.seed

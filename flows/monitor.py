@@ -258,7 +258,7 @@ def _run(spec: MonitorSpec, call: Callable[..., Any], say: Callable[[str], None]
         "objects": written.n_objects,
         "new_buildings": sum(1 for o in rows[1] if o.cls == "building"),
         "new_roads": sum(1 for o in rows[1] if o.cls == "road"),
-        # the same, counting once a feature cut by tile edges (flows.features)
+        # the same, counting once a feature cut by tile edges (flows.inventory.features)
         "building_features": len({o.feature_id for o in rows[1] if o.cls == "building"}),
         "road_features": len({o.feature_id for o in rows[1] if o.cls == "road"}),
     }

@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from changevg.result import ChangeResult
-from flows.inventory import ModelMismatchError
+from flows.inventory.writer import ModelMismatchError
 
 log = logging.getLogger(__name__)
 

@@ -74,8 +74,8 @@ class MonitorSpec:
         (scheduled runs write each run to its own folder); ``run_id`` defaults to a hash of the
         region, catalog, collection, AOI and resolved windows, so the same request resumes.
         """
-        from flows._inventory_io import check_name
-        from flows.inventory import _date
+        from flows.inventory._io import check_name
+        from flows.inventory.writer import _date
 
         cfg = settings if isinstance(settings, Settings) else Settings.load(settings)
         cfg = cfg.with_overrides(predict={"threshold": threshold, "all_tiles": all_tiles})

@@ -63,7 +63,7 @@ def small_pair(small_region, small_server):
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     """A ChangeIMTI set from three 0.6 km synthetic regions (train/val/test by region)."""
-    from flows.dataset import make_dataset
+    from flows.synthetic.dataset import make_dataset
 
     return make_dataset(tmp_path_factory.mktemp("dataset"), regions=3, seed=7, size_km=0.6)
 

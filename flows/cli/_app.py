@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalogs.errors import CatalogError, InputError
-from flows._inventory_cli import add_inventory_commands
-from flows._model_cli import (
+from flows.cli._inventory import add_inventory_commands
+from flows.cli._model import (
     add_model_args,
     add_train_args,
     cmd_ask,
@@ -27,7 +27,7 @@ from flows._model_cli import (
     cmd_train_vgm,
     cmd_train_vlm,
 )
-from flows._run_cli import add_run_commands
+from flows.cli._run import add_run_commands
 
 log = logging.getLogger("changevg")
 
@@ -151,7 +151,7 @@ def _print_tiles(summary) -> None:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from flows.dataset import make_dataset
+    from flows.synthetic.dataset import make_dataset
 
     summary = make_dataset(args.out, regions=args.regions, seed=args.seed, size_km=args.size_km)
     for split, path in summary.files.items():
@@ -193,6 +193,26 @@ def build_parser() -> argparse.ArgumentParser:
     t = tsub.add_parser("vgm", help="train the vision-guided module")
     add_train_args(t)
     t.add_argument("--config-preset", default="tiny", choices=["tiny", "mit-b0", "mit-b1"])
+    t.add_argument(
+        "--augment",
+        default="none",
+        choices=["none", "real"],
+        help="on-the-fly augmentation: none, or 'real' (per-date colour/sensor/JPEG draws, "
+        "flips, GSD jitter, misregistration, date swaps, nuisance-only pairs); default none",
+    )
+    t.add_argument(
+        "--change-type",
+        action="store_true",
+        help="also learn whether each change is new or demolished (needs change_type rasters)",
+    )
+    t.add_argument(
+        "--dice", type=float, default=0.0, help="weight of a Dice term on changed pixels (0)"
+    )
+    t.add_argument(
+        "--no-road-edge-relabel",
+        action="store_true",
+        help="do not relabel predicted building strips along predicted roads as road",
+    )
     t.set_defaults(func=cmd_train_vgm)
 
     t = tsub.add_parser("vlm", help="instruction-tune the VLM (LoRA on --base, or from scratch)")
@@ -345,6 +365,3 @@ def _exit_code(exc: Exception) -> int | None:
         return 1
     return None
 
-
-if __name__ == "__main__":
-    sys.exit(main())

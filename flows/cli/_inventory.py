@@ -21,7 +21,7 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _emit(df, fmt: str, out: str | None) -> None:
-    from flows.query import format_table
+    from flows.inventory.query import format_table
 
     rendered = format_table(df, fmt, out=out)
     if out is None:
@@ -32,7 +32,7 @@ def _emit(df, fmt: str, out: str | None) -> None:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from flows.query import query_inventory
+    from flows.inventory.query import query_inventory
 
     if args.bbox and args.aoi:
         raise InputError("give --bbox or --aoi, not both")
@@ -53,7 +53,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from flows.query import summary
+    from flows.inventory.query import summary
 
     _emit(summary(args.inventory), args.format, args.output)
     return 0

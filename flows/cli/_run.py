@@ -62,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import run_demo
+    from flows.synthetic.demo import run_demo
 
     result = run_demo(
         args.out, size_km=args.size_km, seed=args.seed, settings=args.config, workers=args.workers

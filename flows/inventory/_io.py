@@ -1,6 +1,6 @@
 """Storage plumbing of the GeoParquet inventory: layout, schemas, atomic partition swaps.
 
-Private to :mod:`flows.inventory` and :mod:`flows.query`.
+Private to :mod:`flows.inventory.writer` and :mod:`flows.inventory.query`.
 
 Layout (DESIGN.md §2)::
 

@@ -31,7 +31,7 @@ from pyproj import CRS, Transformer
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from flows import _inventory_io as io
+from flows.inventory import _io as io
 
 __all__ = [
     "InventoryNotFoundError",
@@ -331,7 +331,8 @@ def summary(root, *, filesystem=None) -> pd.DataFrame:
 
     ``new_buildings``/``new_roads`` sum the VLM's per-tile counts; ``n_objects`` counts the
     change objects per tile, ``n_features`` counts them once across tile edges
-    (:mod:`flows.features`; inventories written before ``feature_id`` existed count objects).
+    (:mod:`flows.inventory.features`; inventories written before ``feature_id`` existed count
+    objects).
     """
     store, files = _store(root, filesystem)
     con = _connect(store)

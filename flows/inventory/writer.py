@@ -11,7 +11,7 @@ Two tables, hive-partitioned by ``region`` and ``run_date``, one file per run::
     root/objects/region=R/run_date=D/part-{run_id}.parquet   one row per change object
 
 Objects cut by a tile edge are one row per tile; their pieces share a ``feature_id``
-(:mod:`flows.features`).
+(:mod:`flows.inventory.features`).
 
 Files are GeoParquet 1.1: WKB geometry, CRS as PROJJSON, a ``bbox`` covering column (so DuckDB,
 GDAL and pyarrow prune row groups by extent), zstd, rows in Hilbert order of their bbox centres,
@@ -40,8 +40,8 @@ from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from changevg.result import ChangeObject, ChangeResult
-from flows import _inventory_io as io
-from flows.features import link_features
+from flows.inventory import _io as io
+from flows.inventory.features import link_features
 
 __all__ = [
     "InventoryError",
@@ -99,7 +99,7 @@ class ObjectRow:
     score: float
     cell: str
     geometry: BaseGeometry = field(repr=False)
-    feature_id: str | None = None  # shared by pieces of one feature (flows.features)
+    feature_id: str | None = None  # shared by pieces of one feature (flows.inventory.features)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 
 from catalogs.server import StacServer
 from catalogs.synth import SynthRegion, synthesize_region
-from flows.agreement import TruthAgreement, truth_agreement
 from flows.settings import Settings
+from flows.synthetic.agreement import TruthAgreement, truth_agreement
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """`run_demo` on a 1 km region (64 tiles) with the shipped model."""
-    from flows.demo import run_demo
+    from flows.synthetic.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     return out, run_demo(out, size_km=1.0, seed=0)
@@ -36,7 +36,7 @@ def test_agreement_catches_a_wrong_inventory(demo_run):
     import pandas as pd
 
     from catalogs.synth import load_truth
-    from flows.agreement import truth_agreement
+    from flows.synthetic.agreement import truth_agreement
 
     out, result = demo_run
     tiles = pd.DataFrame({"tile_id": result.summary and _tile_ids(out)})

@@ -16,8 +16,8 @@ from shapely.affinity import translate
 
 import tiling
 from changevg.result import ChangeObject, ChangeResult
-from flows import inventory as inv
-from flows.query import (
+from flows.inventory import writer as inv
+from flows.inventory.query import (
     InventoryNotFoundError,
     explain_query,
     format_table,

@@ -164,8 +164,8 @@ def test_flow_writes_to_an_fsspec_url(small_region, small_server):
     (the stand-in for object storage such as `s3://`, which this machine cannot reach)."""
     import fsspec
 
+    from flows.inventory.query import summary as inventory_summary
     from flows.monitor import monitor_region
-    from flows.query import summary as inventory_summary
 
     out = "memory://changevg-flow-test/run"
     result = monitor_region(**params(small_region, small_server, out))

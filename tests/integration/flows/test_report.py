@@ -19,7 +19,7 @@ import tiling
 from catalogs.synth import load_truth, rasterize_truth
 from changevg.objects import cells, counts, mask_to_objects, summarize
 from changevg.result import ChangeResult
-from flows import inventory as inv
+from flows.inventory import writer as inv
 from flows.report import write_report
 
 HOSTILE = '<script>window.__pwned = 1</script> & "quotes"'

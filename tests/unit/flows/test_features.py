@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from shapely.geometry import box
 
-from flows.features import link_features
 from flows.inventory import ObjectRow
+from flows.inventory.features import link_features
 
 
 def _row(tile: str, k: int, cls: str, geom) -> ObjectRow:

@@ -13,8 +13,8 @@ from shapely.geometry import box
 
 import tiling
 from changevg.result import ChangeObject, ChangeResult
-from flows import inventory as inv
 from flows.inventory import InventoryError, ModelMismatchError, write_inventory
+from flows.inventory import writer as inv
 
 BEFORE = "2022-01-01/2022-12-31"
 AFTER = "2024-01-01/2024-12-31"

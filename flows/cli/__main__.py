@@ -1,0 +1,7 @@
+"""``python -m flows.cli``: the ``changevg`` command."""
+
+import sys
+
+from flows.cli._app import main
+
+sys.exit(main())
