@@ -11,15 +11,22 @@ from torch import nn
 from changevg.result import ChangeResult
 from changevg.vlm.parse import to_change_result
 from changevg.vlm.processor import ChangeVGProcessor, ImageLike
-from changevg.vlm.prompts import TASKS, build_messages
+from changevg.vlm.prompts import TASKS, PromptStyle, build_messages, get_style
 
-__all__ = ["analyse_pairs", "ask", "describe_pairs"]
+__all__ = ["analyse_pairs", "ask", "describe_pairs", "prompt_style"]
 
 Pair = tuple[ImageLike, ImageLike]
 
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def prompt_style(model: nn.Module) -> PromptStyle:
+    """The prompt style a model was trained with (``prompt_version`` in its config)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    settings = getattr(getattr(base, "config", None), "changevg", None) or {}
+    return get_style(settings.get("prompt_version"))
 
 
 def _vgm_module(model: nn.Module) -> nn.Module | None:
@@ -71,9 +78,10 @@ def ask(
     histories = list(history) if history is not None else [()] * len(pairs)
     if not len(vgms) == len(histories) == len(pairs):
         raise ValueError("pairs, vgm and history must have the same length")
+    style = prompt_style(model)
     conversations = [
-        build_messages(question, vgm_text=v, history=h, vgm_tokens=v is not None)
-        for v, h in zip(vgms, histories)
+        build_messages(question, vgm_text=v, history=h, vgm_tokens=v is not None, style=style)
+        for v, h in zip(vgms, histories, strict=True)
     ]
     batch = processor.encode_pairs(pairs, conversations).to(_device(model))
     out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)

@@ -39,7 +39,7 @@ from transformers import AutoTokenizer, Qwen2_5_VLConfig
 from changevg.vlm.lora import CHANGEVG_FILE, quiet_peft
 from changevg.vlm.model import ChangeVGForConditionalGeneration
 from changevg.vlm.processor import ChangeVGProcessor, build_image_processor
-from changevg.vlm.prompts import CHAT_TEMPLATE, PROMPT_VERSION
+from changevg.vlm.prompts import CHAT_TEMPLATE, STYLES
 from changevg.vlm.tokenizer import VGM_END, VGM_PAD, VGM_START
 
 __all__ = ["ChangeVGFolderError", "add_vgm_tokens", "load_changevg", "save_changevg"]
@@ -140,10 +140,10 @@ def _check_changevg(cv: dict[str, Any] | None, source: Path) -> dict[str, Any]:
     missing = [k for k in need if k not in cv]
     if missing:
         raise ChangeVGFolderError(f"{source}: 'changevg' settings lack {missing}")
-    if cv["prompt_version"] != PROMPT_VERSION:
+    if cv["prompt_version"] not in STYLES:
         raise ChangeVGFolderError(
             f"{source}: prompt version {cv['prompt_version']!r}, "
-            f"this code speaks {PROMPT_VERSION!r}"
+            f"this code speaks {sorted(STYLES)}"
         )
     return cv
 

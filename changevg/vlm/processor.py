@@ -210,11 +210,13 @@ class ChangeVGProcessor(Qwen2_5_VLProcessor):
         *,
         vgm_texts: Sequence[Any] | None = None,
         vgm_tokens: bool = True,
+        style: str | None = None,
     ) -> BatchFeature:
         """Inputs asking one question (a task name or free text) about each pair."""
         vgm_texts = vgm_texts if vgm_texts is not None else [None] * len(pairs)
         conversations = [
-            build_messages(question, vgm_text=v, vgm_tokens=vgm_tokens) for v in vgm_texts
+            build_messages(question, vgm_text=v, vgm_tokens=vgm_tokens, style=style)
+            for v in vgm_texts
         ]
         return self.encode_pairs(pairs, conversations)
 

@@ -29,6 +29,18 @@ ChatML), a single-question prompt is, byte for byte::
   turns are the question alone, each after the previous ``assistant`` answer.
 - Training supervises only the assistant answers and their ``<|im_end|>``.
 
+Prompt styles (:data:`STYLES`, recorded as ``prompt_version`` in a model folder, so a folder
+always loads with the prompt it was trained with): ``changevg-v1`` is the layout above;
+``changevg-v2`` keeps the layout but says "changed" where v1 said "new" and splits the VGM's
+counts by change type::
+
+      {caption}; changed buildings: {n} (new {a}, demolished {b}); changed roads: {n} (new {c},
+      removed {d}); locations: {cells}
+
+and asks the counts as "How many buildings have changed in the two images?" (ChangeIMTI counts
+changed objects, new and demolished alike).  Without change types (a VGM without that channel)
+the parentheses are left out.
+
 Answers follow ChangeIMTI's forms: a sentence (``caption``), ``Yes`` / ``No`` (``yes_no``), a
 number (``count_building``, ``count_road``), grid cells joined by ``", "`` in row-major order or
 ``No change`` (``locate``).
@@ -38,6 +50,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from changevg.result import GRID_CELLS, NO_CHANGE
@@ -46,9 +59,12 @@ __all__ = [
     "CHAT_TEMPLATE",
     "PROMPT_VERSION",
     "QUESTIONS",
+    "STYLES",
     "SYSTEM_PROMPT",
     "TASKS",
+    "PromptStyle",
     "Task",
+    "get_style",
     "build_messages",
     "classify_question",
     "format_answer",
@@ -84,6 +100,49 @@ QUESTIONS: dict[Task, str] = {
 
 _VGM_INSTRUCTION = "Please refer to this description: {vgm_text}. Modify or correct it."
 
+QUESTIONS_V2: dict[Task, str] = {
+    **QUESTIONS,
+    "count_building": "How many buildings have changed in the two images?",
+    "count_road": "How many roads have changed in the two images?",
+}
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """One prompt layout: its version name, task questions and how the VGM hint reads.
+
+    Attributes:
+        version: The name recorded as ``prompt_version`` in a model folder.
+        questions: The fixed question of each task.
+        hint: ``"v1"`` (counts as "new …") or ``"v2"`` (counts as "changed …", split by change
+            type when known).
+        instruction: The sentence that quotes the hint (``{vgm_text}`` is replaced).
+    """
+
+    version: str
+    questions: Mapping[Task, str] = field(default_factory=lambda: dict(QUESTIONS))
+    hint: Literal["v1", "v2"] = "v1"
+    instruction: str = _VGM_INSTRUCTION
+
+
+STYLES: dict[str, PromptStyle] = {
+    "changevg-v1": PromptStyle("changevg-v1"),
+    "changevg-v2": PromptStyle("changevg-v2", questions=QUESTIONS_V2, hint="v2"),
+}
+"""Every prompt style this code speaks, by version name."""
+
+
+def get_style(style: str | PromptStyle | None = None) -> PromptStyle:
+    """The :class:`PromptStyle` of a version name (default ``changevg-v1``); a clear error
+    naming the known versions otherwise."""
+    if isinstance(style, PromptStyle):
+        return style
+    name = style or PROMPT_VERSION
+    if name not in STYLES:
+        raise ValueError(f"unknown prompt version {name!r}; this code speaks {sorted(STYLES)}")
+    return STYLES[name]
+
+
 _TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
@@ -111,35 +170,73 @@ CHAT_TEMPLATE = _TEMPLATE.replace("__SYSTEM__", SYSTEM_PROMPT)
 Message = dict[str, Any]
 
 
-def format_vgm_text(caption: str, counts: Mapping[str, int], cells: Sequence[str]) -> str:
-    """The VGM's output as the text the prompt quotes (see the module docstring)."""
+def format_vgm_text(
+    caption: str,
+    counts: Mapping[str, int],
+    cells: Sequence[str],
+    *,
+    kinds: Mapping[str, Mapping[str, int]] | None = None,
+    style: str | PromptStyle | None = None,
+) -> str:
+    """The VGM's output as the text the prompt quotes (see the module docstring).
+
+    Args:
+        caption: The VGM's caption.
+        counts: Changed objects per class.
+        cells: Grid cells holding changes.
+        kinds: Per class, objects per change type (``changevg.objects.change_counts``); used
+            by the v2 hint, left out when None.
+        style: Prompt style (default ``changevg-v1``).
+    """
     where = ", ".join(c for c in GRID_CELLS if c in set(cells)) or NO_CHANGE
     cap = " ".join(caption.split()).rstrip(" .") or NO_CHANGE
+    nb, nr = int(counts.get("building", 0)), int(counts.get("road", 0))
+    if get_style(style).hint == "v1":
+        return f"{cap}; new buildings: {nb}; new roads: {nr}; locations: {where}"
+
+    def split(cls: str, n: int, gone: str) -> str:
+        if kinds is None or cls not in kinds:
+            return f"{n}"
+        k = kinds[cls]
+        return f"{n} (new {int(k.get('new', 0))}, {gone} {int(k.get(gone, 0))})"
+
     return (
-        f"{cap}; new buildings: {int(counts.get('building', 0))}; "
-        f"new roads: {int(counts.get('road', 0))}; locations: {where}"
+        f"{cap}; changed buildings: {split('building', nb, 'demolished')}; "
+        f"changed roads: {split('road', nr, 'removed')}; locations: {where}"
     )
 
 
-def vgm_instruction(vgm: Any) -> str:
+def describe_hint(vgm: Any, style: str | PromptStyle | None = None) -> str:
+    """The hint text of a ``VGMDescription`` (its objects give the change types)."""
+    from changevg.objects import change_counts
+
+    objects = getattr(vgm, "objects", None) or []
+    known = bool(objects) and all(getattr(o, "change", None) is not None for o in objects)
+    kinds = change_counts(objects) if known else None
+    return format_vgm_text(vgm.caption, vgm.counts, vgm.cells, kinds=kinds, style=style)
+
+
+def vgm_instruction(vgm: Any, style: str | PromptStyle | None = None) -> str:
     """``"Please refer to this description: … Modify or correct it."`` for a VGM output.
 
     Args:
         vgm: Text (used as is), or an object with ``caption``, ``counts`` and ``cells``
             (a ``VGMDescription``), formatted by :func:`format_vgm_text`.
+        style: Prompt style (default ``changevg-v1``).
     """
+    st = get_style(style)
     if isinstance(vgm, str):
         text = " ".join(vgm.split()).rstrip(" .")
     elif all(hasattr(vgm, a) for a in ("caption", "counts", "cells")):
-        text = format_vgm_text(vgm.caption, vgm.counts, vgm.cells)
+        text = describe_hint(vgm, st)
     else:
         raise TypeError(f"vgm must be text or a VGM description, not {type(vgm).__name__}")
-    return _VGM_INSTRUCTION.format(vgm_text=text)
+    return st.instruction.format(vgm_text=text)
 
 
-def question_for(task_or_question: str) -> str:
+def question_for(task_or_question: str, style: str | PromptStyle | None = None) -> str:
     """The question text: the fixed phrasing of a task name, else the text itself."""
-    return QUESTIONS.get(task_or_question, task_or_question)  # type: ignore[call-overload]
+    return get_style(style).questions.get(task_or_question, task_or_question)  # type: ignore[call-overload]
 
 
 def build_messages(
@@ -150,6 +247,7 @@ def build_messages(
     answer: str | None = None,
     vgm_tokens: bool = True,
     system: str = SYSTEM_PROMPT,
+    style: str | PromptStyle | None = None,
 ) -> list[Message]:
     """Chat messages for one tile pair, in the layout of the module docstring.
 
@@ -162,6 +260,7 @@ def build_messages(
             render with ``add_generation_prompt=True``).
         vgm_tokens: Whether to include the ``<|vgm_pad|>`` slot (needs a model with a VGM).
         system: The system prompt.
+        style: Prompt style (default ``changevg-v1``): task questions and the hint's wording.
 
     Returns:
         Messages in the multimodal chat format (``content`` parts ``image``, ``vgm``, ``text``).
@@ -172,13 +271,13 @@ def build_messages(
         if i == 0:
             parts: list[dict[str, str]] = [{"type": "image"}, {"type": "image"}]
             if vgm_text is not None:
-                parts.append({"type": "text", "text": vgm_instruction(vgm_text) + "\n"})
+                parts.append({"type": "text", "text": vgm_instruction(vgm_text, style) + "\n"})
                 if vgm_tokens:
                     parts += [{"type": "vgm"}, {"type": "text", "text": "\n"}]
-            parts.append({"type": "text", "text": question_for(question)})
+            parts.append({"type": "text", "text": question_for(question, style)})
             messages.append({"role": "user", "content": parts})
         else:
-            messages.append({"role": "user", "content": question_for(question)})
+            messages.append({"role": "user", "content": question_for(question, style)})
         if reply is not None:
             messages.append({"role": "assistant", "content": reply})
     return messages
@@ -194,9 +293,10 @@ def classify_question(text: str) -> Task | None:
     "How many buildings were built?", "In which part of the image …").
     """
     t = " ".join(_WORD.findall(text.lower()))
-    for task, q in QUESTIONS.items():
-        if t == " ".join(_WORD.findall(q.lower())):
-            return task
+    for st in STYLES.values():
+        for task, q in st.questions.items():
+            if t == " ".join(_WORD.findall(q.lower())):
+                return task
     if re.search(r"\bhow many\b|\bnumber of\b|\bcount\b", t):
         has_b, has_r = re.search(r"\bbuilding", t), re.search(r"\broad", t)
         if has_b and not has_r:
@@ -243,9 +343,15 @@ def format_answer(task: Task, value: Any) -> str:
 def prompt_corpus() -> Iterator[str]:
     """Every fixed text of the prompt layout (for training the tokenizer)."""
     yield SYSTEM_PROMPT
-    yield from QUESTIONS.values()
+    for st in STYLES.values():
+        yield from st.questions.values()
     yield _VGM_INSTRUCTION.format(vgm_text="")
     yield from ("system", "user", "assistant", "Yes", "No", "yes", "no", NO_CHANGE)
     yield from GRID_CELLS
     yield from _NUMBER_WORDS
-    yield from (format_vgm_text("", {"building": n, "road": n}, GRID_CELLS) for n in range(10))
+    for st in STYLES:
+        kinds = {"building": {"new": 1, "demolished": 1}, "road": {"new": 1, "removed": 1}}
+        yield from (
+            format_vgm_text("", {"building": n, "road": n}, GRID_CELLS, kinds=kinds, style=st)
+            for n in range(10)
+        )

@@ -31,15 +31,23 @@ def _train_options(args: argparse.Namespace, **defaults):
 
 def cmd_train_vgm(args: argparse.Namespace) -> int:
     from changevg.train import train_vgm
+    from changevg.train._augment import AugmentOptions
+    from changevg.train.vgm import PRESETS
 
+    config = PRESETS[args.config_preset](
+        change_type=args.change_type,
+        dice_loss_weight=args.dice,
+        road_edge_relabel=not args.no_road_edge_relabel,
+    )
     out = train_vgm(
         args.data,
         out=args.out,
         images_root=args.images,
         val=args.val,
-        config=args.config_preset,
+        config=config,
         options=_train_options(args),
         resume=not args.restart,
+        augment=AugmentOptions() if args.augment == "real" else None,
     )
     print(f"VGM written to {out}")
     return 0

@@ -19,7 +19,13 @@ from PIL import Image
 
 from catalogs.pairing import pair_scenes
 from catalogs.synth import load_truth, rasterize_truth, synthesize_region
-from changevg.data import annotate_mask, record_to_json, write_changeimti, write_mask
+from changevg.data import (
+    annotate_mask,
+    record_to_json,
+    write_change_type,
+    write_changeimti,
+    write_mask,
+)
 from changevg.data.annotate import CHANGE_DEMOLISHED, CHANGE_NEW
 from changevg.vlm.prompts import QUESTIONS, format_answer
 from tiling import TileOptions, build_tiles, open_tiles
@@ -61,6 +67,7 @@ def _records_for(pid: str, images: list[str], mask: str, ann, split: str, multi_
     extra = {
         "pair_id": pid,
         "mask": mask,
+        "change_type": mask.removesuffix(".png") + "_type.png",
         "captions": ann.captions,
         "changed": ann.changed,
         "counts": ann.counts,
@@ -150,6 +157,7 @@ def make_dataset(
             for path, img in zip(images, pair_images, strict=True):
                 Image.fromarray(np.moveaxis(img, 0, -1)).save(out / path)
             write_mask(mask, out / "masks" / f"{pid}.png")
+            write_change_type(change_type, out / "masks" / f"{pid}_type.png")
             multi_turn = int(rng.integers(3)) == 0
             records[split] += _records_for(pid, images, f"masks/{pid}.png", ann, split, multi_turn)
             pairs[split] += 1

@@ -165,3 +165,47 @@ def test_to_change_result_precedence():
     assert alone.counts == {"building": 0, "road": 0} and alone.caption == ""
     assert alone.unparsed == ["caption", "count_road"]
     assert to_change_result({"count_road": "two"}).changed is True
+
+
+def test_prompt_styles_v1_and_v2():
+    from changevg.result import ChangeObject
+    from changevg.vlm.prompts import (
+        STYLES,
+        build_messages,
+        classify_question,
+        describe_hint,
+        format_vgm_text,
+        get_style,
+    )
+
+    assert set(STYLES) >= {"changevg-v1", "changevg-v2"}
+    assert get_style(None).version == "changevg-v1"
+    with pytest.raises(ValueError, match="changevg-v2"):
+        get_style("nope")
+    counts, cells = {"building": 3, "road": 1}, ["center"]
+    v1 = format_vgm_text("houses are built", counts, cells)
+    assert v1 == "houses are built; new buildings: 3; new roads: 1; locations: center"
+    kinds = {"building": {"new": 2, "demolished": 1}, "road": {"new": 1, "removed": 0}}
+    v2 = format_vgm_text("houses are built", counts, cells, kinds=kinds, style="changevg-v2")
+    assert v2 == (
+        "houses are built; changed buildings: 3 (new 2, demolished 1); "
+        "changed roads: 1 (new 1, removed 0); locations: center"
+    )
+    assert "new" not in format_vgm_text("x", counts, cells, style="changevg-v2")
+
+    def obj(cls, change):
+        return ChangeObject(cls, [], (0, 0, 1, 1), 1, 1.0, "center", change)
+
+    class Desc:
+        caption = "houses are built"
+        counts = {"building": 2, "road": 0}
+        cells = ["center"]
+        objects = [obj("building", "new"), obj("building", "demolished")]
+
+    assert "changed buildings: 2 (new 1, demolished 1)" in describe_hint(Desc(), "changevg-v2")
+    Desc.objects = [obj("building", None), obj("building", None)]  # no change-type channel
+    assert "changed buildings: 2;" in describe_hint(Desc(), "changevg-v2")
+    msgs = build_messages("count_building", vgm_text=Desc(), style="changevg-v2")
+    question = msgs[1]["content"][-1]["text"]
+    assert question == "How many buildings have changed in the two images?"
+    assert classify_question(question) == "count_building"
