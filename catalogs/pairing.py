@@ -259,8 +259,9 @@ def pair_scenes(
         target = window.end if name == "before" else window.start
         best = _best_group(cands[name], target=target, aoi=aoi_geom, to_m=to_m)
         if best is None or best[1] < min_coverage:
-            coverage = best[1] if best else 0.0
-            raise _no_coverage(name, window, found[name], coverage, min_coverage, skipped, where)
+            raise _no_coverage(
+                name, window, found[name], best, min_coverage, skipped, where, aoi_geom.bounds
+            )
         selected, coverage, when, cloud = best
         sides[name] = SceneSide(tuple(c.item for c in selected), coverage, when, cloud, window)
         chosen += selected
@@ -363,17 +364,19 @@ def _no_coverage(
     name: str,
     window: DateWindow,
     found: list[tuple[str, dt.datetime]],
-    best: float,
+    best: tuple[list[_Candidate], float, dt.datetime, float | None] | None,
     min_coverage: float,
     skipped: Mapping[str, str],
     where: str,
+    aoi_bounds: tuple[float, float, float, float],
 ) -> NoCoverageError:
+    coverage = best[1] if best else 0.0
     dates = sorted({w.date().isoformat() for _, w in found})
     shown = ", ".join(dates[:8]) + (f" (+{len(dates) - 8} more)" if len(dates) > 8 else "")
     refused = [{"id": i, "reason": skipped[i]} for i, _ in found if i in skipped]
     msg = f"no scene covers the AOI in the {name} window {window}: {len(found)} item(s){where}"
     msg += f" in the window (dates {shown})" if dates else " in the window"
-    msg += f", best coverage {best:.3f}"
+    msg += f", best coverage {coverage:.3f}"
     if min_coverage > 0:
         msg += f" (min_coverage {min_coverage:g})"
     if refused:
@@ -381,10 +384,17 @@ def _no_coverage(
     msg += f". Widen the {name} window, check the AOI lies inside the collection's footprints"
     if any("max_cloud" in r["reason"] for r in refused):
         msg += ", or relax max_cloud"
-    err = NoCoverageError(msg)
-    err.window = name  # type: ignore[attr-defined]
-    err.skipped = refused  # type: ignore[attr-defined]
-    return err
+    return NoCoverageError(
+        msg,
+        window=name,
+        interval=str(window),
+        aoi_bounds=aoi_bounds,
+        coverage=coverage,
+        min_coverage=min_coverage,
+        best_items=[c.item.id for c in best[0]] if best else [],
+        found=[i for i, _ in found],
+        skipped=refused,
+    )
 
 
 def _area_m2(geom: BaseGeometry, to_m: Callable[..., Any]) -> float:

@@ -11,10 +11,12 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.warp import Resampling, reproject
 
+from catalogs.errors import InputError
+
 log = logging.getLogger(__name__)
 
 
-class ImagePairError(ValueError):
+class ImagePairError(InputError):
     """The two images cannot be used as a pair; the message names the files and the fix."""
 
 

@@ -75,7 +75,7 @@ class MonitorSpec:
         region, catalog, collection, AOI and resolved windows, so the same request resumes.
         """
         from flows.inventory._io import check_name
-        from flows.inventory.writer import _date
+        from flows.inventory.schema import partition_date as _date
 
         cfg = settings if isinstance(settings, Settings) else Settings.load(settings)
         cfg = cfg.with_overrides(predict={"threshold": threshold, "all_tiles": all_tiles})

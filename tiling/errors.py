@@ -7,8 +7,10 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from catalogs.errors import RunError
 
-class TilingError(RuntimeError):
+
+class TilingError(RunError):
     """The tile store could not be built; the message names the item, file or option."""
 
 

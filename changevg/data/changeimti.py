@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from catalogs.errors import InputError
+
 IMAGE_TAG = "<image>"
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset file is malformed; the message names the file, record and field."""
 
 

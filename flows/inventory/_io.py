@@ -33,53 +33,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from geopandas.io.arrow import _geopandas_to_arrow
 
-TABLES = ("tiles", "objects")
-HIVE_KEYS = ("region", "run_date")
-
-_STR = pa.string()
-_LIST = pa.list_(pa.string())
-_TS = pa.timestamp("us", tz="UTC")
-
-# column -> arrow type, in file order (geometry and its bbox covering follow)
-SCHEMAS: dict[str, dict[str, pa.DataType]] = {
-    "tiles": {
-        "run_id": _STR,
-        "tile_id": _STR,
-        "before_items": _LIST,
-        "after_items": _LIST,
-        "before_datetime": _TS,
-        "after_datetime": _TS,
-        "changed": pa.bool_(),
-        "change_score": pa.float64(),
-        "caption": _STR,
-        "n_buildings": pa.int32(),
-        "n_roads": pa.int32(),
-        "cells": _LIST,
-        "model_id": _STR,
-    },
-    "objects": {
-        "run_id": _STR,
-        "tile_id": _STR,
-        "object_id": _STR,
-        "feature_id": _STR,
-        "class": _STR,
-        "area_m2": pa.float64(),
-        "score": pa.float64(),
-        "cell": _STR,
-    },
-}
-
-_SAFE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:+")
-
-
-def check_name(kind: str, value: str) -> str:
-    """A run id or region must be a plain path component (no ``/``, ``=``, spaces…)."""
-    if not isinstance(value, str) or not value or value[0] in "._" or not set(value) <= _SAFE:
-        raise ValueError(
-            f"{kind} {value!r} must be non-empty, start with a letter or digit and contain only "
-            "letters, digits and . _ - : +"
-        )
-    return value
+from flows.inventory.schema import HIVE_KEYS, SCHEMAS, TABLES, check_name  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

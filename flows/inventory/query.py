@@ -32,6 +32,7 @@ from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from flows.inventory import _io as io
+from flows.inventory.schema import InventoryNotFoundError
 
 __all__ = [
     "InventoryNotFoundError",
@@ -43,10 +44,6 @@ __all__ = [
 
 CLASSES = {"building": "n_buildings", "road": "n_roads"}
 _HIVE = "hive_partitioning=true, hive_types={'region': VARCHAR, 'run_date': DATE}"
-
-
-class InventoryNotFoundError(FileNotFoundError):
-    """No inventory (no GeoParquet files) at the given root."""
 
 
 def _store(root, filesystem=None) -> tuple[io.Store, dict[str, list[str]]]:

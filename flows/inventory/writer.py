@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import geopandas as gpd
@@ -42,6 +42,14 @@ from shapely.geometry.base import BaseGeometry
 from changevg.result import ChangeObject, ChangeResult
 from flows.inventory import _io as io
 from flows.inventory.features import link_features
+from flows.inventory.schema import (
+    InventoryError,
+    InventoryPaths,
+    ModelMismatchError,
+    ObjectRow,
+    TileRow,
+    partition_date,
+)
 
 __all__ = [
     "InventoryError",
@@ -55,63 +63,6 @@ __all__ = [
 ]
 
 DEFAULT_ROW_GROUP_SIZE = 10_000
-
-
-class InventoryError(ValueError):
-    """The inventory cannot be written as asked."""
-
-
-class ModelMismatchError(InventoryError):
-    """A rerun of a run id with another model than the one its rows came from."""
-
-
-@dataclass
-class TileRow:
-    """One row of the ``tiles`` table (``geometry`` = tile footprint in the scene CRS)."""
-
-    run_id: str
-    region: str
-    tile_id: str
-    before_items: list[str]
-    after_items: list[str]
-    before_datetime: Any  # str / datetime / pd.Timestamp / None; stored as UTC timestamp
-    after_datetime: Any
-    changed: bool
-    change_score: float
-    caption: str
-    n_buildings: int
-    n_roads: int
-    cells: list[str]
-    model_id: str
-    geometry: BaseGeometry = field(repr=False)
-
-
-@dataclass
-class ObjectRow:
-    """One row of the ``objects`` table (``cls`` is written as the column ``class``)."""
-
-    run_id: str
-    region: str
-    tile_id: str
-    object_id: str
-    cls: str
-    area_m2: float
-    score: float
-    cell: str
-    geometry: BaseGeometry = field(repr=False)
-    feature_id: str | None = None  # shared by pieces of one feature (flows.inventory.features)
-
-
-@dataclass(frozen=True)
-class InventoryPaths:
-    """What :func:`write_inventory` wrote: the root and this run's file in each table."""
-
-    root: str
-    tiles: str
-    objects: str
-    n_tiles: int
-    n_objects: int
-    replaced: bool  # a previous write of this run id was replaced
 
 
 # --- rows from a tile store and ChangeResults ------------------------------------------------
@@ -261,14 +212,6 @@ def _frame(
     return gdf.reset_index(drop=True)
 
 
-def _date(run_date: dt.date | str) -> str:
-    if isinstance(run_date, dt.datetime):
-        run_date = run_date.date()
-    if isinstance(run_date, str):
-        run_date = dt.date.fromisoformat(run_date[:10])
-    return run_date.isoformat()
-
-
 def _check_model(
     store: io.Store, region: str, day: str, run_id: str, model_id: str, overwrite: bool
 ):
@@ -329,7 +272,7 @@ def write_inventory(
     if not model_id:
         raise InventoryError("model_id is required")
     crs = CRS.from_user_input(crs)
-    day = _date(run_date)
+    day = partition_date(run_date)
     store = io.Store.open(root, filesystem)
     kw = {"region": region, "run_id": run_id, "crs": crs}
     frames = {

@@ -126,8 +126,9 @@ def test_max_cloud_filters_and_lists_skipped() -> None:
     pair = _pair(items, max_cloud=20)
     assert pair.before.ids == ["ok"] and pair.after.ids == ["nocloud"]
     assert pair.skipped == ({"id": "cloudy", "reason": "cloud cover 80% > max_cloud 20%"},)
-    with pytest.raises(NoCoverageError, match="before window.*relax max_cloud"):
+    with pytest.raises(NoCoverageError, match="before window.*relax max_cloud") as info:
         _pair(items[:1] + items[2:], max_cloud=20)
+    assert info.value.skipped == pair.skipped and info.value.best_items == ()
     with pytest.raises(InputError, match="max_cloud"):
         _pair(items, max_cloud=150)
 
@@ -168,7 +169,8 @@ def test_no_coverage_names_window_and_what_was_found() -> None:
     msg = str(info.value)
     assert "after window 2023-01-01T00:00:00Z/2023-12-31T23:59:59.999999Z" in msg
     assert "1 item(s)" in msg and "2023-03-01" in msg and "best coverage 0.000" in msg
-    assert info.value.window == "after"
+    assert info.value.window == "after" and info.value.found == ("far",)
+    assert info.value.best_items == () and info.value.coverage == 0.0
     with pytest.raises(NoCoverageError, match="before window.*0 item"):
         _pair([_item("a", "2023-06-01")])
 
@@ -177,8 +179,14 @@ def test_min_coverage() -> None:
     half = _item("half", "2021-06-01", bbox=(9.9, 49.9, 10.05, 50.2))
     items = [half, _item("a", "2023-06-01")]
     assert _pair(items).before.coverage == pytest.approx(0.5, abs=0.01)
-    with pytest.raises(NoCoverageError, match=r"best coverage 0\.5.*min_coverage 0\.9"):
+    with pytest.raises(NoCoverageError, match=r"best coverage 0\.5.*min_coverage 0\.9") as info:
         _pair(items, min_coverage=0.9)
+    err = info.value
+    assert err.window == "before" and err.interval.startswith("2021-01-01")
+    assert err.coverage == pytest.approx(0.5, abs=0.01) and err.min_coverage == 0.9
+    assert err.best_items == ("half",) and err.found == ("half",) and err.skipped == ()
+    assert err.aoi_bounds == pytest.approx(AOI.bounds)
+    assert err.to_dict()["best_items"] == ["half"]
 
 
 def test_windows_must_not_overlap_and_errors_name_parameter() -> None:
