@@ -7,7 +7,7 @@ Public API (heavy modules load on first use, so ``import changevg`` stays cheap)
 - :func:`predict_batch` — the same with the shipped default model;
 - :class:`ChangeResult`, :class:`ChangeObject` — the typed outputs;
 - :class:`VisionGuidedModule`, :class:`VGMConfig` — the VGM on its own;
-- :mod:`changevg.evaluate` (metrics), :mod:`changevg.data` (datasets),
+- :mod:`changevg.eval.scores` (metrics), :mod:`changevg.data` (datasets),
   :mod:`changevg.train` (training).
 
 This package knows nothing of STAC, Prefect or GeoParquet.
@@ -25,7 +25,7 @@ _LAZY = {
     "predict_batch": "changevg.model",
     "VisionGuidedModule": "changevg.vgm",
     "VGMConfig": "changevg.vgm",
-    "evaluate_model": "changevg.evaluation",
+    "evaluate_model": "changevg.eval.model",
 }
 
 __all__ = ["CLASSES", "GRID_CELLS", "NO_CHANGE", "ChangeObject", "ChangeResult", *_LAZY]

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from changevg.data import DatasetError, PairRecord, pairs_from_records, read_changeimti
-from changevg.evaluate import classification_scores, counting_scores
+from changevg.eval.vgm import evaluate_vgm
 from changevg.train._augment import AugmentOptions
 from changevg.train._data import pair_batch
 from changevg.train._loop import (
@@ -57,34 +57,6 @@ def _caption_ids(vocab: CaptionVocab, pairs: list[PairRecord], max_len: int, rng
     ids = [vocab.encode(p.captions[rng.integers(len(p.captions))], max_len) for p in pairs]
     width = max(len(i) for i in ids)
     return torch.tensor([i + [vocab.pad_id] * (width - len(i)) for i in ids])
-
-
-@torch.inference_mode()
-def evaluate_vgm(model: VisionGuidedModule, pairs: list[PairRecord], *, batch_size: int = 16):
-    """Change F1 and building/road count errors of the VGM alone on labelled pairs."""
-    device = next(model.parameters()).device
-    pred_changed, true_changed, pred_b, true_b, pred_r, true_r = [], [], [], [], [], []
-    from changevg.data import annotate_mask, read_mask
-
-    for chunk in batches(list(range(len(pairs))), batch_size):
-        batch = pair_batch([pairs[i] for i in chunk], with_masks=False)
-        for i, d in zip(
-            chunk,
-            model.describe(batch["before"].to(device), batch["after"].to(device)),
-            strict=True,
-        ):
-            truth = annotate_mask(read_mask(pairs[i].mask))
-            pred_changed.append(d.changed)
-            true_changed.append(truth.changed)
-            pred_b.append(d.counts["building"])
-            true_b.append(truth.counts["building"])
-            pred_r.append(d.counts["road"])
-            true_r.append(truth.counts["road"])
-    return {
-        "classification": classification_scores(pred_changed, true_changed),
-        "building": counting_scores(pred_b, true_b),
-        "road": counting_scores(pred_r, true_r),
-    }
 
 
 def train_vgm(

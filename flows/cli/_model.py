@@ -87,7 +87,7 @@ def _load_model(args: argparse.Namespace):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from changevg.data import read_changeimti
-    from changevg.evaluation import evaluate_model, write_metrics
+    from changevg.eval.model import evaluate_model, write_metrics
 
     read_changeimti(args.data, images_root=args.images)  # bad data fails before the model loads
     metrics = evaluate_model(

@@ -11,8 +11,8 @@ import shutil
 
 import pytest
 
-from changevg._ptb import ptb_tokenize
-from changevg.evaluate import CAPTION_METRICS, EvalRecord, evaluate_records
+from changevg.eval._ptb import ptb_tokenize
+from changevg.eval.scores import CAPTION_METRICS, EvalRecord, evaluate_records
 
 pytest.importorskip("pycocoevalcap", reason="pycocoevalcap is not installed")
 if shutil.which("java") is None:

@@ -14,7 +14,7 @@ import pytest
 
 from changevg.data import pairs_from_records, read_changeimti, read_mask
 from changevg.data.annotate import annotate_mask
-from changevg.evaluation import evaluate_model
+from changevg.eval.model import evaluate_model
 from changevg.model import ChangeVG
 from changevg.vgm import VisionGuidedModule
 

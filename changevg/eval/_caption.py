@@ -1,6 +1,6 @@
 """Caption metrics re-implemented from pycocoevalcap 1.2 (the field's reference implementation).
 
-Every function takes already tokenised captions (see :mod:`changevg._ptb`) as
+Every function takes already tokenised captions (see :mod:`changevg.eval._ptb`) as
 ``{pair_id: [caption]}`` for predictions and ``{pair_id: [ref, ...]}`` for references, and
 returns the corpus score on pycocoevalcap's own 0-1 (CIDEr-D: 0-10) scale.  Arithmetic follows
 pycocoevalcap step by step, including its quirks, so results agree to floating-point rounding:

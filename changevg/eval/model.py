@@ -1,4 +1,4 @@
-"""Running a model over a labelled dataset and scoring it (metrics: :mod:`changevg.evaluate`).
+"""Running a model over a labelled dataset and scoring it (metrics: :mod:`changevg.eval.scores`).
 
 Each image pair is asked every task once; a reply that does not parse counts as unparsed for
 that task (never replaced by a guess), so the metrics measure the VLM's answers.  With
@@ -16,7 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from changevg.data import DatasetError, pairs_from_records, read_changeimti
-from changevg.evaluate import EvalRecord, evaluate_records
+from changevg.eval.scores import EvalRecord, evaluate_records
 from changevg.model import ChangeVG
 from changevg.train._data import load_image
 

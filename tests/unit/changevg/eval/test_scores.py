@@ -1,4 +1,4 @@
-"""Unit tests of changevg.evaluate: hand-computed metric values, tokenisation, records layout.
+"""Unit tests of changevg.eval.scores: hand-computed metric values, tokenisation, records layout.
 
 Pure Python, no Java: METEOR is switched off or its absence is simulated.  The comparison with
 pycocoevalcap itself lives in tests/integration/changevg/test_caption_vs_coco.py.
@@ -12,9 +12,9 @@ import math
 
 import pytest
 
-from changevg import _metrics_caption as mc
-from changevg._ptb import ptb_tokenize
-from changevg.evaluate import (
+from changevg.eval import _caption as mc
+from changevg.eval._ptb import ptb_tokenize
+from changevg.eval.scores import (
     CAPTION_METRICS,
     GRID_CELLS,
     EvalRecord,
@@ -126,7 +126,7 @@ def test_caption_scores_s_m_with_meteor(monkeypatch: pytest.MonkeyPatch) -> None
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr("changevg.evaluate._meteor_scorer", lambda mode: (FakeMeteor(), None))
+    monkeypatch.setattr("changevg.eval.scores._meteor_scorer", lambda mode: (FakeMeteor(), None))
     out = caption_scores({"a": "x y"}, {"a": ["x y z"]})
     assert out["METEOR"] == pytest.approx(40.0)
     expected = (out["BLEU-4"] + 40.0 + out["ROUGE-L"] + out["CIDEr-D"]) / 4
@@ -137,7 +137,7 @@ def test_meteor_missing_java_is_reported(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(mc.shutil, "which", lambda name: None)
-    with caplog.at_level(logging.WARNING, logger="changevg.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="changevg.eval.scores"):
         out = caption_scores({"a": "x"}, {"a": ["x"]})
     assert out["METEOR"] is None and out["S*m"] is None
     assert "METEOR skipped: Java not found" in caplog.text

@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from changevg._metrics_caption import (
+from changevg.eval._caption import (
     MeteorScorer,
     bleu,
     cider_d,
     meteor_unavailable_reason,
     rouge_l,
 )
-from changevg._ptb import ptb_tokenize
+from changevg.eval._ptb import ptb_tokenize
 from changevg.result import GRID_CELLS
 
 __all__ = [
