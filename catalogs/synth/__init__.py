@@ -6,6 +6,9 @@ where some buildings and roads are new or demolished between the dates, plus the
 those changes (``truth.parquet``, ``truth.json``). Nuisances that are not change (season,
 illumination, haze, noise, a sub-pixel to 1.5 px misregistration and a different grid for the
 after scene) are there on purpose: the tiling and model stages are tested against them.
+``nuisance="strong"`` adds the non-change of real archive pairs on both dates (any season and sun,
+leaf-off trees, off-nadir lean, sensor colour, cars, driveways and parking lots, earthworks that
+are not buildings, re-cropped fields, trees over roofs); the truth stays the same.
 
 What consumers rely on:
 
@@ -40,8 +43,11 @@ from pyproj import CRS, Transformer
 from rasterio import features
 
 from ..errors import InputError
-from ._geom import geojson, sun_position
-from ._render import RES, Canvas, Look, Shared, render
+from ._extras import date_extras
+from ._geom import geojson
+from ._looks import mild_looks, strong_looks
+from ._nuisance import plan_nuisance
+from ._render import RES, Canvas, Shared, render
 from ._sensor import expose, sample
 from ._truth import after_grid, change_area, tile_boxes, truth_frame, truth_meta
 from ._world import build_world
@@ -100,41 +106,6 @@ def _check(size_km: float, seed: int, split: int, dtype: str, epsg: int, misreg)
     return crs
 
 
-def _looks(rng: np.random.Generator, dates: list[dt.date], lon: float, lat: float):
-    """Per-date appearance and acquisition time (UTC ISO string)."""
-    g0 = rng.uniform(0.15, 0.85)
-    g1 = float(np.clip(g0 + rng.choice([-1, 1]) * rng.uniform(0.15, 0.35), 0.0, 1.0))
-    # Surveys fly at a similar sun: the after sun is the before sun give or take a few degrees
-    # (shadows move a little, not enough to fool co-registration); the after time is the hour
-    # whose sun azimuth matches on that date.
-    doy = [d.timetuple().tm_yday for d in dates]
-    h0 = rng.uniform(9.4, 11.2)
-    az0, el0 = sun_position(doy[0], h0, lat)
-    az1, el1 = az0 + rng.uniform(-4.0, 4.0), el0 + rng.uniform(-2.0, 2.0)
-    scan = np.arange(6.0, 12.0, 0.01)
-    h1 = float(scan[int(np.argmin([abs(sun_position(doy[1], h, lat)[0] - az1) for h in scan]))])
-    suns = ((az0, el0, h0), (az1, el1, h1))
-    out = []
-    for date, green, haze, (az, el, hour) in zip(
-        dates, (g0, g1), (rng.uniform(0, 0.07), rng.uniform(0.02, 0.14)), suns, strict=True
-    ):
-        gain = rng.uniform(0.95, 1.05)
-        look = Look(
-            sun_azimuth=az,
-            sun_elevation=max(el, 15.0),  # winter / high latitude: keep shadows finite
-            greenness=green,
-            field_phase=rng.uniform(0.0, 0.6),
-            gains=tuple(float(gain * (1 + rng.normal(0, 0.012))) for _ in range(3)),
-            haze=float(haze),
-            haze_gradient=tuple(rng.uniform(-0.04, 0.04, 2).tolist()),
-            blur_sigma=rng.uniform(0.45, 0.7),
-            noise_dn=rng.uniform(1.2, 2.8),
-        )
-        utc = dt.datetime.combine(date, dt.time(0), dt.UTC) + dt.timedelta(hours=hour - lon / 15)
-        out.append((look, utc.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")))
-    return out
-
-
 def synthesize_region(
     out: str | Path,
     *,
@@ -150,6 +121,7 @@ def synthesize_region(
     misregistration_in_metadata: bool = True,
     region_name: str | None = None,
     collection_id: str = "synthetic-rgb",
+    nuisance: Literal["mild", "strong"] = "mild",
 ) -> SynthRegion:
     """Generate a bi-temporal synthetic region as a local STAC catalog with exact change truth.
 
@@ -173,8 +145,17 @@ def synthesize_region(
             correctly; False writes the nominal one, leaving the shift for co-registration.
         region_name: Item-id prefix; defaults to ``synth-{seed}``.
         collection_id: STAC collection id.
+        nuisance: "mild" (the default, bytes pinned) keeps both dates a similar survey;
+            "strong" adds the non-change real archive pairs show, independently per date: any
+            daytime sun and season, leaf-off deciduous trees, off-nadir lean of tall objects,
+            sensor colour, blur and haze, cars, driveways and parking lots, earthworks and
+            construction sites that are not buildings, re-cropped fields, trees over roofs.
+            None of it enters the truth, which stays the building/road change only.
     """
     crs_obj = _check(size_km, seed, split, dtype, epsg, misregistration_px)
+    if nuisance not in ("mild", "strong"):
+        raise InputError(f"nuisance={nuisance!r}: use 'mild' or 'strong'")
+    strong = nuisance == "strong"
     d0, d1 = _parse_date(before_date, "before_date"), _parse_date(after_date, "after_date")
     if d1 <= d0:
         raise InputError(f"after_date={after_date!r} must be later than {before_date!r}")
@@ -185,9 +166,11 @@ def synthesize_region(
     for old in [*root.glob("before*.tif"), *root.glob("after*.tif")]:  # e.g. another split
         if re.fullmatch(r"(before|after)(_r\d+_c\d+)?\.tif", old.name):
             old.unlink()
-    rng_grid, rng_world, rng_shared, rng_look, rng_mis, rng_b, rng_a = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)
-    )
+    # Child i of the seed's SeedSequence does not depend on how many are spawned: the first 7
+    # are the historical (mild) streams, the last 3 feed strong nuisance only.
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(10)]
+    rng_grid, rng_world, rng_shared, rng_look, rng_mis, rng_b, rng_a = rngs[:7]
+    rng_plan, rng_xb, rng_xa = rngs[7:]
 
     lon, lat = origin_lonlat
     x0, y0 = Transformer.from_crs("EPSG:4326", crs_obj, always_xy=True).transform(lon, lat)
@@ -219,14 +202,20 @@ def synthesize_region(
     )
     core, inner = change_area(before_tr, n, nominal_tr, true_tr, a_shape)
     world = build_world(ext, core, inner, tile_boxes(before_tr, n), rng_world)
+    plan = plan_nuisance(world, rng_plan) if strong else None  # adds crowns over roofs
     shared = Shared(world, canvas, rng_shared)
-    looks = _looks(rng_look, [d0, d1], lon, lat)
+    looks = (strong_looks if strong else mild_looks)(rng_look, [d0, d1], lon, lat)
+    summaries: dict[str, dict] = {}
 
     items, paths = [], {"before": [], "after": []}
-    for state, (look, when), rng_noise in zip(
-        ("before", "after"), looks, (rng_b, rng_a), strict=True
+    for state, (look, when), rng_noise, rng_x in zip(
+        ("before", "after"), looks, (rng_b, rng_a), (rng_xb, rng_xa), strict=True
     ):
-        img = render(world, canvas, shared, state, look, seed)
+        extras = None if plan is None else date_extras(world, plan, state, look, rng_x)
+        if extras is not None:
+            summaries[state] = extras.summary
+        img = render(world, canvas, shared, state, look, seed, extras)
+        extras = None
         if state == "before":
             shape, tr, offs = (n, n), before_tr, (-r_min, -c_min)
         else:
@@ -244,6 +233,8 @@ def synthesize_region(
             write_cog(path, np.ascontiguousarray(data[:, rows, cols]), win_tr, crs)
             paths[state].append(path)
             extra = {"changevg:role": state, "changevg:region": name}
+            if strong:
+                extra["changevg:nuisance"] = nuisance
             if split > 1:
                 extra["changevg:tile"] = [r, c]
             items.append(
@@ -290,6 +281,10 @@ def synthesize_region(
         root=root,
         truth=truth,
     )
+    if strong:
+        meta["nuisance"] = {"level": nuisance, "plan": plan.summary(), **summaries}
+        for key, (look, _) in zip(("before", "after"), looks, strict=True):
+            meta[key]["look"] |= {"leaf_off": look.leaf_off, "lean_m_per_m": list(look.lean)}
     write_json(root / "truth.json", meta)
     before_items = [it for it in items if it["properties"]["changevg:role"] == "before"]
     boxes = np.array([it["bbox"] for it in before_items])

@@ -8,6 +8,7 @@ a date only adds its objects, sun, shadows and season.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rasterio import features
@@ -18,9 +19,13 @@ from ._scene import RES, Canvas, Look
 from ._surfaces import building_surfaces, road_surfaces, shadow_mask
 from ._world import World
 
+if TYPE_CHECKING:
+    from ._extras import DateExtras
+
 SOIL_A = np.array([0.66, 0.59, 0.49], np.float32)
 SOIL_B = np.array([0.59, 0.56, 0.49], np.float32)
 SHADOW_RGB = np.array([0.42, 0.45, 0.54], np.float32)
+BRANCH_RGB = np.array([0.36, 0.31, 0.26], np.float32)  # leaf-off crowns
 CROPS = {  # (green-season colour, dry-season colour)
     "green": ((0.37, 0.45, 0.27), (0.61, 0.58, 0.43)),
     "dry": ((0.58, 0.56, 0.42), (0.68, 0.63, 0.50)),
@@ -156,9 +161,19 @@ class Shared:
 
 
 def render(
-    world: World, canvas: Canvas, shared: Shared, state: str, look: Look, seed: int
+    world: World,
+    canvas: Canvas,
+    shared: Shared,
+    state: str,
+    look: Look,
+    seed: int,
+    extras: DateExtras | None = None,
 ) -> np.ndarray:
-    """Render one date ("before" or "after") on the canvas; returns float32 (3, rows, cols)."""
+    """Render one date ("before" or "after") on the canvas; returns float32 (3, rows, cols).
+
+    ``extras`` (``nuisance="strong"``) adds that date's cars, paving, earthworks, crop colours
+    and tree states; without it the rendering is the historical one, bit for bit.
+    """
     h, w = canvas.shape
     g = look.greenness
     veg = np.array([0.50 - 0.20 * g, 0.49 - 0.08 * g, 0.34 - 0.12 * g], np.float32)
@@ -171,12 +186,12 @@ def render(
     _shrubs(img, shared, look, g)
     flat = img.reshape(3, -1)
     if shared.field_idx.size:
-        lut = np.ones((3, len(shared.field_crops) + 1), np.float32)
-        for i, crop in enumerate(shared.field_crops):
+        crops = shared.field_crops if extras is None else extras.crops
+        lut = np.ones((3, len(crops) + 1), np.float32)
+        for i, crop in enumerate(crops):
             wet, dry = (np.array(v) for v in CROPS[crop])
-            mix = np.clip(
-                look.field_phase + 0.5 * (1 - g) - 0.25 + 0.3 * ((i * 7919) % 11) / 11, 0, 1
-            )
+            phase = look.field_phase if extras is None else float(extras.field_phase[i])
+            mix = np.clip(phase + 0.5 * (1 - g) - 0.25 + 0.3 * ((i * 7919) % 11) / 11, 0, 1)
             lut[:, i + 1] = (wet + mix * (dry - wet)) * shared.field_tint[i + 1]
         for c in range(3):
             flat[c, shared.field_idx] = lut[c, shared.field_id] * shared.field_tex
@@ -187,6 +202,9 @@ def render(
             (b.footprint, b.bare_rgb, 0.12) for b in world.buildings if b.state == "demolished"
         ]
     builds = building_surfaces(world, state, look, seed)
+    if extras is not None:
+        roads += extras.ground
+        builds += extras.raised
     surfaces = roads + builds
     shapes = [(geojson(geom), i + 1) for i, (geom, _, _) in enumerate(surfaces)]
     lab = features.rasterize(shapes, out_shape=(h, w), transform=canvas.transform, dtype=np.int32)
@@ -197,13 +215,23 @@ def render(
     tex = shared.tex.ravel()
     idx = np.flatnonzero((labf > 0) & (labf < b0))
     _paint(flat, idx, labf[idx], lut, amp, tex)
-    shade = shadow_mask(world, canvas, state, look).ravel() & (labf < b0)
+    if extras is None:
+        shade = shadow_mask(world, canvas, state, look)
+    else:
+        state_ = extras.tree_state
+        shade = shadow_mask(world, canvas, state, look, state_ == 0, extras.shadows)
+        if (state_ == 1).any():  # bare crowns: a thin, broken shadow
+            light = shadow_mask(world, canvas, state, look, state_ == 1, buildings=False)
+            lidx = np.flatnonzero(light.ravel() & ~shade.ravel() & (labf < b0))
+            for c in range(3):
+                flat[c, lidx] *= np.float32(1.0 - 0.4 * (1.0 - SHADOW_RGB[c]))
+    shade = shade.ravel() & (labf < b0)
     sidx = np.flatnonzero(shade)
     for c in range(3):
         flat[c, sidx] *= SHADOW_RGB[c]
     idx = np.flatnonzero(labf >= b0)
     _paint(flat, idx, labf[idx], lut, amp, tex)
-    _paint_trees(flat, shared, world, look)
+    _paint_trees(flat, shared, world, look, None if extras is None else extras.tree_state)
     return img
 
 
@@ -266,7 +294,10 @@ def _paint(flat, idx, lab, lut, amp, tex_) -> None:
         flat[c, idx] = lut[c, lab] * tex
 
 
-def _paint_trees(flat, shared: Shared, world: World, look: Look) -> None:
+def _paint_trees(
+    flat, shared: Shared, world: World, look: Look, tree_state: np.ndarray | None = None
+) -> None:
+    """Paint the crowns; ``tree_state`` (strong nuisance) 1 = bare branches, 2 = cleared."""
     if not shared.tree_idx.size:
         return
     s = look.sun
@@ -280,8 +311,20 @@ def _paint_trees(flat, shared: Shared, world: World, look: Look) -> None:
     hue = t.hue[shared.tree_id].astype(np.float32)
     base = (0.20 + 0.05 * (1 - g), 0.28 - 0.02 * (1 - g), 0.15)
     shift = (0.025, 0.015, -0.02)
+    if tree_state is None:
+        for c in range(3):
+            flat[c, shared.tree_idx] = (base[c] + shift[c] * hue) * tint
+        return
+    st = tree_state[shared.tree_id]
+    on, bare = st == 0, st == 1
+    idx_on, idx_bare = shared.tree_idx[on], shared.tree_idx[bare]
+    # Leaf-off: the ground shows through a grey-brown tangle of branches, denser to the centre.
+    cover = np.clip(0.25 + 0.5 * (shared.tree_normal[2][bare] ** 2), 0.0, 0.75)
+    cover *= np.clip(shared.tree_tex[bare], 0.8, 1.2)
     for c in range(3):
-        flat[c, shared.tree_idx] = (base[c] + shift[c] * hue) * tint
+        flat[c, idx_on] = ((base[c] + shift[c] * hue) * tint)[on]
+        twig = BRANCH_RGB[c] * tint[bare]
+        flat[c, idx_bare] += cover * (twig - flat[c, idx_bare])
 
 
 __all__ = ["RES", "Canvas", "Look", "Shared", "render"]

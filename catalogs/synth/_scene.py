@@ -38,6 +38,8 @@ class Look:
     haze_gradient: tuple[float, float]
     blur_sigma: float
     noise_dn: float
+    leaf_off: bool = False  # deciduous crowns are bare on this date (strong nuisance)
+    lean: tuple[float, float] = (0.0, 0.0)  # roof shift (east, north) in m per m of height
 
     @property
     def sun(self) -> np.ndarray:

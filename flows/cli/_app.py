@@ -78,6 +78,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         split=args.split,
         dtype=args.dtype,
         misregistration_in_metadata=not args.undescribed_shift,
+        nuisance=args.nuisance,
     )
     print(f"region {region.name}: {region.crs}, bbox {region.bbox_lonlat}")
     print(f"items: {region.items_path}\ncollection: {region.collection_path}")
@@ -153,11 +154,24 @@ def _print_tiles(summary) -> None:
 def cmd_dataset(args: argparse.Namespace) -> int:
     from flows.synthetic.dataset import make_dataset
 
-    summary = make_dataset(args.out, regions=args.regions, seed=args.seed, size_km=args.size_km)
+    summary = make_dataset(
+        args.out,
+        regions=args.regions,
+        seed=args.seed,
+        size_km=args.size_km,
+        nuisance=args.nuisance,
+    )
     for split, path in summary.files.items():
         print(f"{split}: {summary.pairs[split]} pairs, {summary.records[split]} records -> {path}")
     print(f"tiles left out because a date had nodata: {summary.skipped_tiles}")
     return 0
+
+
+NUISANCE = ("mild", "strong")
+NUISANCE_HELP = (
+    "non-change between the dates: mild (similar surveys; default) or strong (any season, sun, "
+    "lean and sensor; cars, paving, earthworks, leaf-off trees)"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the after scene's misregistration out of its metadata",
     )
+    p.add_argument("--nuisance", choices=NUISANCE, default="mild", help=NUISANCE_HELP)
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("dataset", help="synthetic regions -> ChangeIMTI train/val/test set")
@@ -186,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regions", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size-km", type=float, default=1.5)
+    p.add_argument("--nuisance", choices=NUISANCE, default="mild", help=NUISANCE_HELP)
     p.set_defaults(func=cmd_dataset)
 
     p = sub.add_parser("train", help="train the model")
@@ -364,4 +380,3 @@ def _exit_code(exc: Exception) -> int | None:
     if isinstance(exc, CatalogError | FileNotFoundError | PermissionError):
         return 1
     return None
-

@@ -12,11 +12,13 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pystac
 from PIL import Image
 
+from catalogs.errors import InputError
 from catalogs.pairing import pair_scenes
 from catalogs.synth import load_truth, rasterize_truth, synthesize_region
 from changevg.data import (
@@ -99,6 +101,7 @@ def make_dataset(
     seed: int = 0,
     size_km: float = 1.0,
     tile_size: int = 256,
+    nuisance: Literal["mild", "strong"] = "mild",
 ) -> DatasetSummary:
     """Write ``train.json``, ``val.json``, ``test.json`` (ChangeIMTI) with images and masks.
 
@@ -108,7 +111,12 @@ def make_dataset(
         seed: Dataset seed; the same seed writes the same dataset.
         size_km: Edge of each region in km.
         tile_size: Tile edge in pixels (LEVIR-CC uses 256).
+        nuisance: Non-change between the dates of each region (see ``synthesize_region``):
+            "mild" (similar surveys) or "strong" (another season, sun, lean and sensor, cars,
+            paving, earthworks, leaf-off trees). Labels are the building/road change either way.
     """
+    if nuisance not in ("mild", "strong"):
+        raise InputError(f"nuisance={nuisance!r}: use 'mild' or 'strong'")
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(exist_ok=True)
@@ -119,7 +127,11 @@ def make_dataset(
         split = split_of(r, regions)
         name = f"r{seed}x{r}"
         region = synthesize_region(
-            out / "regions" / name, size_km=size_km, seed=seed * 1000 + r, region_name=name
+            out / "regions" / name,
+            size_km=size_km,
+            seed=seed * 1000 + r,
+            region_name=name,
+            nuisance=nuisance,
         )
         items = _region_items(region)
         pair = pair_scenes(
@@ -172,11 +184,12 @@ def make_dataset(
     )
     recipe = {
         "command": f"changevg dataset --out {out} --regions {regions} --seed {seed} "
-        f"--size-km {size_km}",
+        f"--size-km {size_km} --nuisance {nuisance}",
         "regions": regions,
         "seed": seed,
         "size_km": size_km,
         "tile_size": tile_size,
+        "nuisance": nuisance,
         "pairs": summary.pairs,
         "records": summary.records,
         "skipped_tiles_with_nodata": skipped,
