@@ -264,14 +264,43 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--train-vgm", action="store_true", help="also update the VGM's weights")
     t.set_defaults(func=cmd_train_vlm)
 
-    p = sub.add_parser("eval", help="score a model on a ChangeIMTI dataset")
-    p.add_argument("--data", required=True, help="ChangeIMTI JSON with labels")
+    p = sub.add_parser(
+        "eval",
+        help="score a model on a ChangeIMTI dataset or a change-detection folder (A/ B/ label/)",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="ChangeIMTI JSON with labels, or a folder with A/ B/ label/ (LEVIR-CD, WHU-CD, "
+        "S2Looking, LEVIR-MCI layout), e.g. ../shared/data/real/levircd_trainval",
+    )
     p.add_argument("--images", help="folder the image paths are relative to")
     p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--limit", type=int, help="evaluate the first N pairs only")
     p.add_argument(
         "--predictions", type=Path, help="also write each pair's answers and truth (JSON lines)"
+    )
+    p.add_argument(
+        "--labels",
+        default="auto",
+        choices=["auto", "binary", "mci"],
+        help="change folders: binary (0/255, any change) or mci (0/128/255); default auto",
+    )
+    p.add_argument(
+        "--gsd",
+        help="change folders: the imagery's metres per pixel, resampled to the model's "
+        "(default: fed as they are), e.g. --gsd 0.3 for WHU-CD",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        help="change folders: score each WINDOW-pixel square crop as its own tile (e.g. 128)",
+    )
+    p.add_argument(
+        "--vgm-only",
+        action="store_true",
+        help="change folders: score the VGM alone (no VLM yes/no or counts; fast)",
     )
     add_model_args(p)
     p.set_defaults(func=cmd_eval)

@@ -89,6 +89,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from changevg.data import read_changeimti
     from changevg.eval.model import evaluate_model, write_metrics
 
+    if Path(args.data).is_dir():
+        return _eval_folder(args)
+
     read_changeimti(args.data, images_root=args.images)  # bad data fails before the model loads
     metrics = evaluate_model(
         _load_model(args),
@@ -108,6 +111,55 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"grid-cell F1 {loc['f1']}")
     print(f"metrics written to {args.out}")
     return 0
+
+
+def _eval_folder(args: argparse.Namespace) -> int:
+    from changevg.eval.folder import evaluate_change_folder, read_change_folder
+    from changevg.eval.model import write_metrics
+    from changevg.gsd import check_gsd
+
+    gsd = None if args.gsd is None else check_gsd(args.gsd, name="--gsd")
+    read_change_folder(args.data)  # a bad folder fails before the model loads
+    metrics = evaluate_change_folder(
+        _load_model(args),
+        args.data,
+        labels=args.labels,
+        gsd=gsd,
+        window=args.window,
+        vlm=not args.vgm_only,
+        batch_size=args.batch_size,
+        predictions=args.predictions,
+    )
+    write_metrics(metrics, args.out)
+    print(format_folder_metrics(metrics))
+    print(f"metrics written to {args.out}")
+    return 0
+
+
+def format_folder_metrics(metrics: dict) -> str:
+    """The lines ``changevg eval`` prints for a change folder."""
+    n, px = metrics["n"], metrics["pixel"]
+    lines = [
+        f"tiles: {n['tiles']} ({n['changed_tiles']} changed) from {n['pairs']} pairs, "
+        f"labels {metrics['labels']}",
+        "changed pixels (VGM mask): P {} R {} F1 {} IoU {}".format(
+            *(_fmt(px[k]) for k in ("precision", "recall", "f1", "iou"))
+        ),
+    ]
+    for who, tile in metrics["tile"].items():
+        lines.append(
+            f"tiles ({who}): F1 {_fmt(tile['f1'])}  changed found {_fmt(tile['changed_found'])}"
+            f"  unchanged called unchanged {_fmt(tile['unchanged_called_unchanged'])}"
+        )
+    for cls, by in metrics["count"].items():
+        lines.append(
+            f"{cls} count MAE: " + "  ".join(f"{who} {_fmt(s['mae'])}" for who, s in by.items())
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _read_pair(args: argparse.Namespace):
