@@ -27,7 +27,6 @@ What consumers rely on:
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 from dataclasses import dataclass
@@ -39,16 +38,17 @@ import numpy as np
 import rasterio
 from affine import Affine
 from PIL import Image
-from pyproj import CRS, Transformer
+from pyproj import Transformer
 from rasterio import features
 
 from ..errors import InputError
+from ._checks import check_args, check_gsd, parse_date
 from ._extras import date_extras
 from ._geom import geojson
 from ._looks import mild_looks, strong_looks
 from ._nuisance import plan_nuisance
 from ._render import RES, Canvas, Shared, render
-from ._sensor import expose, sample
+from ._sensor import expose, sample_scaled
 from ._truth import after_grid, change_area, tile_boxes, truth_frame, truth_meta
 from ._world import build_world
 from ._write import make_collection, make_item, split_windows, write_cog, write_json, write_stac
@@ -56,7 +56,6 @@ from ._write import make_collection, make_item, split_windows, write_cog, write_
 __all__ = ["SynthRegion", "load_truth", "quicklook", "rasterize_truth", "synthesize_region"]
 
 MARGIN_PX = 24  # canvas margin around both grids; covers misregistration up to 8 px
-MAX_MISREG_PX = 8.0
 SPLIT_OVERLAP_PX = 4
 
 
@@ -77,33 +76,9 @@ class SynthRegion:
     name: str
 
 
-def _parse_date(value: str, label: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(str(value)[:10])
-    except ValueError as exc:
-        raise InputError(f"{label}={value!r} is not an ISO date (YYYY-MM-DD)") from exc
-
-
-def _check(size_km: float, seed: int, split: int, dtype: str, epsg: int, misreg) -> CRS:
-    if not isinstance(seed, int | np.integer) or seed < 0:
-        raise InputError(f"seed={seed!r}: use a non-negative integer")
-    if not (0.05 <= size_km <= 5.0):  # memory grows ~0.35 GB per km2
-        raise InputError(f"size_km={size_km!r}: use 0.05 to 5 km (tile larger areas)")
-    if not isinstance(split, int) or not 1 <= split <= 8:
-        raise InputError(f"split={split!r}: use an integer from 1 to 8")
-    if dtype not in ("uint8", "uint16"):
-        raise InputError(f"dtype={dtype!r}: use 'uint8' or 'uint16'")
-    try:
-        crs = CRS.from_epsg(int(epsg))
-    except Exception as exc:
-        raise InputError(f"epsg={epsg!r} is not a known EPSG code") from exc
-    if not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
-        raise InputError(f"epsg={epsg}: need a projected CRS in metres (e.g. UTM)")
-    if misreg is not None and (
-        len(misreg) != 2 or not all(math.isfinite(v) and abs(v) <= MAX_MISREG_PX for v in misreg)
-    ):
-        raise InputError(f"misregistration_px={misreg!r}: two finite values within ±8 px")
-    return crs
+def _scaled(tr: Affine, k: float) -> Affine:
+    """The grid ``tr`` with pixels ``k`` times as large (same origin)."""
+    return tr if k == 1.0 else tr * Affine.scale(k)
 
 
 def synthesize_region(
@@ -122,6 +97,7 @@ def synthesize_region(
     region_name: str | None = None,
     collection_id: str = "synthetic-rgb",
     nuisance: Literal["mild", "strong"] = "mild",
+    gsd: float = RES,
 ) -> SynthRegion:
     """Generate a bi-temporal synthetic region as a local STAC catalog with exact change truth.
 
@@ -151,12 +127,19 @@ def synthesize_region(
             sensor colour, blur and haze, cars, driveways and parking lots, earthworks and
             construction sites that are not buildings, re-cropped fields, trees over roofs.
             None of it enters the truth, which stays the building/road change only.
+        gsd: Pixel size of the written scenes in metres (0.1 to 10). The world is drawn and
+            rendered at 0.5 m and resampled, so objects keep their size in metres and a seed
+            gives the same world and truth at any GSD; grids finer than 0.5 m interpolate (no
+            extra detail). ``misregistration_px`` and the truth grids are in pixels of ``gsd``.
     """
-    crs_obj = _check(size_km, seed, split, dtype, epsg, misregistration_px)
+    crs_obj = check_args(size_km, seed, split, dtype, epsg, misregistration_px)
+    check_gsd(gsd, size_km, misregistration_px)
+    gsd = float(gsd)
+    k = gsd / RES  # an output pixel in canvas pixels
     if nuisance not in ("mild", "strong"):
         raise InputError(f"nuisance={nuisance!r}: use 'mild' or 'strong'")
     strong = nuisance == "strong"
-    d0, d1 = _parse_date(before_date, "before_date"), _parse_date(after_date, "after_date")
+    d0, d1 = parse_date(before_date, "before_date"), parse_date(after_date, "after_date")
     if d1 <= d0:
         raise InputError(f"after_date={after_date!r} must be later than {before_date!r}")
     crs = f"EPSG:{crs_obj.to_epsg()}"
@@ -180,14 +163,20 @@ def synthesize_region(
     n = int(round(size_km * 1000 / RES))
     before_tr = Affine(RES, 0.0, x0, 0.0, -RES, y0)
     drawn = rng_mis.uniform(0.3, 1.5), rng_mis.uniform(0, 2 * math.pi)
-    if misregistration_px is None:
-        misregistration_px = (drawn[0] * math.cos(drawn[1]), drawn[0] * math.sin(drawn[1]))
-    dx, dy = (float(v) for v in misregistration_px)
+    if misregistration_px is None:  # drawn in canvas pixels: the same metres at any gsd
+        misregistration_px = (drawn[0] * math.cos(drawn[1]) / k, drawn[0] * math.sin(drawn[1]) / k)
+    dxo, dyo = (float(v) for v in misregistration_px)  # output pixels
+    dx, dy = dxo * k, dyo * k  # canvas pixels
     grid = after_grid(n, rng_grid)  # after origin (col, row) in before px, shape
     ac, ar, a_shape = grid["col"], grid["row"], grid["shape"]
     nominal_tr = before_tr * Affine.translation(ac, ar)
     true_tr = before_tr * Affine.translation(ac - dx, ar - dy)
     after_tr = true_tr if misregistration_in_metadata else nominal_tr
+    n_out = n if k == 1.0 else int(round(size_km * 1000 / gsd))
+    a_out = a_shape if k == 1.0 else (int(round(a_shape[0] / k)), int(round(a_shape[1] / k)))
+    before_out, nominal_out, true_out, after_out = (
+        _scaled(t, k) for t in (before_tr, nominal_tr, true_tr, after_tr)
+    )
 
     c_min = math.floor(min(0.0, ac)) - MARGIN_PX
     r_min = math.floor(min(0.0, ar)) - MARGIN_PX
@@ -217,11 +206,11 @@ def synthesize_region(
         img = render(world, canvas, shared, state, look, seed, extras)
         extras = None
         if state == "before":
-            shape, tr, offs = (n, n), before_tr, (-r_min, -c_min)
+            shape, tr, offs = (n_out, n_out), before_out, (-r_min, -c_min)
         else:
-            shape, tr, offs = a_shape, after_tr, (ar - dy - r_min, ac - dx - c_min)
+            shape, tr, offs = a_out, after_out, (ar - dy - r_min, ac - dx - c_min)
             shared = None  # the last render is done: free the shared layers early
-        grid = sample(img, offs[0], offs[1], shape)
+        grid = sample_scaled(img, offs[0], offs[1], shape, k)
         img = None  # a copy for the after scene; the before crop keeps the canvas alive itself
         data = expose(grid, look, rng_noise, dtype)
         del grid
@@ -248,14 +237,15 @@ def synthesize_region(
                     collection_id=collection_id,
                     dtype=dtype,
                     extra=extra,
+                    gsd=gsd,
                 )
             )
         del data
     desc = (
-        f"Synthetic bi-temporal 0.5 m RGB scenes of region {name} (seed {seed}), generated by "
+        f"Synthetic bi-temporal {gsd:g} m RGB scenes of region {name} (seed {seed}), generated by "
         "catalogs.synth with exact change truth."
     )
-    write_stac(root, make_collection(collection_id, items, desc), items)
+    write_stac(root, make_collection(collection_id, items, desc, gsd), items)
     truth = truth_frame(world, crs)
     truth.to_parquet(
         root / "truth.parquet",
@@ -273,13 +263,14 @@ def synthesize_region(
         world=world,
         looks=looks,
         dates=(d0, d1),
-        before=(before_tr, (n, n)),
-        after=(after_tr, nominal_tr, true_tr, a_shape),
-        misreg=(dx, dy),
+        before=(before_out, (n_out, n_out)),
+        after=(after_out, nominal_out, true_out, a_out),
+        misreg=(dxo, dyo),
         in_metadata=misregistration_in_metadata,
         paths=paths,
         root=root,
         truth=truth,
+        gsd=gsd,
     )
     if strong:
         meta["nuisance"] = {"level": nuisance, "plan": plan.summary(), **summaries}
@@ -303,7 +294,7 @@ def synthesize_region(
         after_paths=paths["after"],
         crs=crs,
         bbox_lonlat=bbox,
-        misregistration_px=(dx, dy),
+        misregistration_px=(dxo, dyo),
         misregistration_in_metadata=misregistration_in_metadata,
         name=name,
     )

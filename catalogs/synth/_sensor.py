@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
 
 from ._noise import grain
 from ._scene import Look
@@ -57,6 +57,60 @@ def sample(img: np.ndarray, row_off: float, col_off: float, shape: tuple[int, in
         for k in range(1, 4):
             np.multiply(tmp[k : k + h], wr[k], out=part[:h])
             out[b] += part[:h]
+    return out
+
+
+def _taps(pos: np.ndarray, size: int) -> sparse.csr_matrix:
+    """Catmull-Rom weights from canvas positions ``pos`` (pixel centres at integers) as a sparse
+    (len(pos), size) matrix; taps beyond either end use the edge pixel."""
+    base = np.floor(pos).astype(np.int64)
+    f = (pos - base).astype(np.float32)
+    f2, f3 = f * f, f * f * f
+    w = np.stack(
+        [
+            -0.5 * f3 + f2 - 0.5 * f,
+            1.5 * f3 - 2.5 * f2 + 1.0,
+            -1.5 * f3 + 2.0 * f2 + 0.5 * f,
+            0.5 * f3 - 0.5 * f2,
+        ],
+        axis=1,
+    )
+    cols = np.clip(base[:, None] + np.arange(-1, 3)[None, :], 0, size - 1)  # edges repeat
+    rows = np.repeat(np.arange(pos.size), 4)
+    return sparse.csr_matrix((w.ravel(), (rows, cols.ravel())), shape=(pos.size, size))
+
+
+def sample_scaled(
+    img: np.ndarray, row_off: float, col_off: float, shape: tuple[int, int], scale: float
+) -> np.ndarray:
+    """Sample ``img`` on a grid of pixels ``scale`` canvas pixels wide (another GSD).
+
+    The output grid's top-left corner is at canvas position (row_off - 0.5, col_off - 0.5), so
+    output pixel (i, j) is centred at (row_off + scale * (i + 0.5) - 0.5, ...). ``scale`` 1 is
+    :func:`sample`. Coarser grids are first smoothed by the extra area a bigger pixel integrates
+    (a box of ``scale`` canvas pixels, as a Gaussian of the same variance), so they do not alias;
+    finer grids interpolate (they carry no detail finer than the canvas). Filter taps that
+    would fall off the canvas (very coarse grids at its border) repeat its edge pixels.
+    """
+    if scale == 1.0:
+        return sample(img, row_off, col_off, shape)
+    h, w = shape
+    rpos = row_off + scale * (np.arange(h) + 0.5) - 0.5
+    cpos = col_off + scale * (np.arange(w) + 0.5) - 0.5
+    if rpos[0] < 0 or cpos[0] < 0 or rpos[-1] > img.shape[1] - 1 or cpos[-1] > img.shape[2] - 1:
+        raise ValueError("sampling grid falls outside the canvas")
+    pad = 3 + int(math.ceil(2 * scale))
+    r0, c0 = max(math.floor(rpos[0]) - pad, 0), max(math.floor(cpos[0]) - pad, 0)
+    r1 = min(math.ceil(rpos[-1]) + pad, img.shape[1])
+    c1 = min(math.ceil(cpos[-1]) + pad, img.shape[2])
+    wr, wc = _taps(rpos - r0, r1 - r0), _taps(cpos - c0, c1 - c0).T.tocsr()
+    sigma = math.sqrt((scale * scale - 1.0) / 12.0) if scale > 1.0 else 0.0
+    out = np.empty((img.shape[0], h, w), np.float32)
+    for b in range(img.shape[0]):
+        band = img[b, r0:r1, c0:c1]
+        if sigma > 0:
+            band = ndimage.gaussian_filter(band, sigma, mode="nearest", truncate=3.0)
+        out[b] = (wc.T @ (wr @ band).T).T
     return out
 
 

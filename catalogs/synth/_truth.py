@@ -106,8 +106,12 @@ def truth_meta(
     paths,
     root: Path,
     truth,
+    gsd: float = 0.5,
 ) -> dict[str, Any]:
-    """Everything about the region that is not pixels: grids, looks, misregistration, changes."""
+    """Everything about the region that is not pixels: grids, looks, misregistration, changes.
+
+    Grids, shapes and the misregistration are in pixels of ``gsd`` metres; the changed-tile
+    fraction is counted on 128 m tiles whatever the GSD (``tile_size_px`` of them)."""
     before_tr, before_shape = before
     after_tr, nominal_tr, true_tr, a_shape = after
     dx, dy = misreg
@@ -149,7 +153,7 @@ def truth_meta(
         "seed": seed,
         "size_km": size_km,
         "crs": crs,
-        "pixel_size_m": 0.5,
+        "pixel_size_m": gsd,
         "dtype": dtype,
         "bands": ["red", "green", "blue"],
         "nodata": 0,
@@ -168,7 +172,7 @@ def truth_meta(
             "n_demolished_buildings": int(counts.get(("building", "demolished"), 0)),
             "n_new_roads": int(counts.get(("road", "new"), 0)),
             "changed_tile_fraction": round(world.changed_tile_fraction, 4),
-            "tile_size_px": TILE_PX,
+            "tile_size_px": round(TILE_PX * 0.5 / gsd),
             "events": world.events,
         },
         "truth_file": "truth.parquet",

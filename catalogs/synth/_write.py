@@ -97,18 +97,22 @@ def make_item(
     collection_id: str,
     dtype: str,
     extra: dict[str, Any],
+    gsd: float = GSD,
 ) -> dict[str, Any]:
-    """A STAC item (projection, raster and eo extensions) for one COG with one ``visual`` asset."""
+    """A STAC item (projection, raster and eo extensions) for one COG with one ``visual`` asset.
+
+    ``gsd`` is the pixel size in metres (``gsd`` and ``raster:bands`` ``spatial_resolution``).
+    """
     h, w = shape
     bbox, geometry = footprint_lonlat(transform, shape, crs)
     x0, y0 = transform.c, transform.f
     x1, y1 = transform * (w, h)
-    band: dict[str, Any] = {"data_type": dtype, "nodata": 0, "spatial_resolution": GSD}
+    band: dict[str, Any] = {"data_type": dtype, "nodata": 0, "spatial_resolution": gsd}
     if dtype == "uint16":
         band |= {"scale": 1e-4, "offset": 0.0, "unit": "reflectance"}
     props = {
         "datetime": datetime,
-        "gsd": GSD,
+        "gsd": gsd,
         "platform": "changevg-synthetic",
         "proj:code": crs,
         "proj:shape": [h, w],
@@ -147,7 +151,7 @@ def make_item(
 
 
 def make_collection(
-    collection_id: str, items: list[dict[str, Any]], description: str
+    collection_id: str, items: list[dict[str, Any]], description: str, gsd: float = GSD
 ) -> dict[str, Any]:
     """A STAC collection spanning the items, without links (ready for ``rustac serve``)."""
     boxes = np.array([it["bbox"] for it in items])
@@ -175,7 +179,7 @@ def make_collection(
             "temporal": {"interval": [[times[0], times[-1]]]},
         },
         "summaries": {
-            "gsd": [GSD],
+            "gsd": [gsd],
             "proj:code": sorted({it["properties"]["proj:code"] for it in items}),
             "eo:bands": EO_BANDS,
         },

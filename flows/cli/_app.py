@@ -79,6 +79,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         misregistration_in_metadata=not args.undescribed_shift,
         nuisance=args.nuisance,
+        gsd=args.gsd,
     )
     print(f"region {region.name}: {region.crs}, bbox {region.bbox_lonlat}")
     print(f"items: {region.items_path}\ncollection: {region.collection_path}")
@@ -194,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the after scene's misregistration out of its metadata",
     )
     p.add_argument("--nuisance", choices=NUISANCE, default="mild", help=NUISANCE_HELP)
+    p.add_argument(
+        "--gsd",
+        type=float,
+        default=0.5,
+        help="pixel size in metres, 0.1-10 (default 0.5); objects keep their size in metres",
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("dataset", help="synthetic regions -> ChangeIMTI train/val/test set")
