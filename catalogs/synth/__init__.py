@@ -1,6 +1,6 @@
 """Synthetic bi-temporal aerial regions with exact change truth.
 
-:func:`synthesize_region` writes a small local STAC catalog (collection, items, RGB COGs at 0.5 m)
+:func:`synthesize_region` writes a small local STAC catalog (collection, items, RGB COGs at ``gsd``)
 for two dates of a procedurally generated landscape — roads, buildings with shadows, fields, trees —
 where some buildings and roads are new or demolished between the dates, plus the exact truth of
 those changes (``truth.parquet``, ``truth.json``). Nuisances that are not change (season,
@@ -13,7 +13,8 @@ are not buildings, re-cropped fields, trees over roofs); the truth stays the sam
 What consumers rely on:
 
 - COGs: 3 bands red, green, blue; nodata 0 and no 0 inside the scene; uint8 display counts 1..255,
-  or uint16 surface reflectance x 10000 (1..10000, ``raster:bands`` scale 1e-4). 0.5 m, UTM.
+  or uint16 surface reflectance x 10000 (1..10000, ``raster:bands`` scale 1e-4). UTM.
+  Pixels of ``gsd`` m (0.5 by default).
 - The before grid is the reference. ``truth.json`` holds both grids: ``before.transform``,
   ``after.transform`` (as written in the COG), ``after.nominal_transform`` and
   ``after.true_transform`` (the one that places the after content correctly; use it to rasterize
@@ -107,7 +108,7 @@ def synthesize_region(
 
     Args:
         out: Output folder (created; files of a previous run are replaced).
-        size_km: Side of the before scene in km (0.5 m pixels).
+        size_km: Side of the before scene in km (the world is drawn in metres).
         seed: Seed of everything random (layout, changes, looks, noise, misregistration).
         epsg: Projected metric CRS of the scenes (UTM).
         origin_lonlat: North-west corner of the before scene.
