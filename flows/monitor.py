@@ -90,8 +90,9 @@ def dask_client(address: str | None = None, *, workers: int | None = None) -> It
 def search(spec: MonitorSpec):
     """STAC search and pairing; raises NoCoverageError when a window has nothing usable."""
     from catalogs.pairing import search_pairs
+    from changevg.domain import off_domain_warning
 
-    return search_pairs(
+    pair = search_pairs(
         spec.catalog,
         collection=spec.collection,
         aoi=spec.aoi,
@@ -100,6 +101,11 @@ def search(spec: MonitorSpec):
         max_area_km2=spec.settings.max_aoi_km2,
         options=spec.settings.search,
     )
+    items = (*pair.before.items, *pair.after.items)
+    warning = off_domain_warning(spec.model, [i.properties.get("platform") for i in items])
+    if warning:
+        log.warning(warning)
+    return pair
 
 
 def tile(spec: MonitorSpec, pair):
