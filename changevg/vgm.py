@@ -115,6 +115,15 @@ class VGMDescription:
         return caption or "there is no change"
 
 
+def _model_type(folder: Path) -> str | None:
+    """``model_type`` of a VGM folder's config (None: this module's own kind or unreadable)."""
+    try:
+        raw = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return None  # reported by the normal loading path
+    return raw.get("model_type") if isinstance(raw, dict) else None
+
+
 def _segformer_config(config: VGMConfig) -> SegformerConfig:
     return SegformerConfig(
         num_channels=3,
@@ -421,6 +430,10 @@ class VisionGuidedModule(nn.Module):
     ) -> VisionGuidedModule:
         """Load a folder written by :meth:`save_pretrained` (safetensors only, never pickle).
 
+        A folder whose ``vgm_config.json`` says ``"model_type": "change-agent-mci"`` (made by
+        ``changevg convert change-agent``) loads as :class:`changevg.mci.ChangeAgentMCI`,
+        which has the same interface.
+
         Raises:
             FileNotFoundError: The folder or one of its three files is missing (named).
             ValueError: A file is unreadable or does not match the others (named).
@@ -428,6 +441,10 @@ class VisionGuidedModule(nn.Module):
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"VGM checkpoint folder not found: {folder}")
+        if _model_type(folder) == "change-agent-mci":
+            from changevg.mci.model import ChangeAgentMCI
+
+            return ChangeAgentMCI.from_pretrained(folder, device=device)  # type: ignore[return-value]
         for name in (CONFIG_NAME, VOCAB_NAME, WEIGHTS_NAME):
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"VGM checkpoint {folder} is missing {name}")
