@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalogs.errors import CatalogError, InputError
+from flows.cli._convert import add_convert_commands
 from flows.cli._inventory import add_inventory_commands
 from flows.cli._model import (
     add_model_args,
@@ -327,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ask)
 
     add_inventory_commands(sub)
+    add_convert_commands(sub)
 
     p = sub.add_parser("catalog", help="catalog tools")
     csub = p.add_subparsers(dest="catalog_command", required=True)
