@@ -142,8 +142,7 @@ def _check_changevg(cv: dict[str, Any] | None, source: Path) -> dict[str, Any]:
         raise ChangeVGFolderError(f"{source}: 'changevg' settings lack {missing}")
     if cv["prompt_version"] not in STYLES:
         raise ChangeVGFolderError(
-            f"{source}: prompt version {cv['prompt_version']!r}, "
-            f"this code speaks {sorted(STYLES)}"
+            f"{source}: prompt version {cv['prompt_version']!r}, this code speaks {sorted(STYLES)}"
         )
     return cv
 
@@ -190,8 +189,11 @@ def load_changevg(
 
     Either ``path`` (a ChangeVG folder), or ``base`` (a Qwen2.5-VL folder) with ``adapter``
     (a LoRA adapter folder from :func:`~changevg.vlm.lora.save_adapter`) and ``vgm`` (a VGM
-    module, or a safetensors file with its weights; the VGM is rebuilt from the adapter's
-    ``changevg.json``).  Adapter weights for the VGM, if any, override the VGM file's.
+    module; a VGM folder, loaded with ``VisionGuidedModule.from_pretrained`` whatever its kind,
+    e.g. one from ``changevg convert change-agent``; or a safetensors file with its weights,
+    the VGM being rebuilt from the adapter's ``changevg.json``).  Adapter weights for the VGM,
+    if any, override the given VGM's. With ``path``, a ``vgm`` folder's or file's weights
+    replace those of the folder's VGM (same architecture).
 
     Args:
         merge: Fold the LoRA weights into the base model (else a ``PeftModel`` is returned).
@@ -206,6 +208,10 @@ def load_changevg(
     """
     if (path is None) == (base is None):
         raise ValueError("give either path (a ChangeVG folder) or base (+ adapter, vgm)")
+    if vgm is not None and not isinstance(vgm, nn.Module) and Path(vgm).is_dir():
+        # a VGM folder: its weights replace those of a ChangeVG folder's VGM (same
+        # architecture), or it is the VGM attached to ``base``, whatever its kind
+        vgm = Path(vgm) / "model.safetensors" if path is not None else _vgm_folder(Path(vgm))
     if path is not None:
         model, processor = _load_folder(Path(path), vgm, dtype)
     else:
@@ -236,6 +242,23 @@ def _load_folder(
     if vgm is not None and not isinstance(vgm, nn.Module):
         _load_vgm_file(model, Path(vgm))
     return model, processor
+
+
+def _vgm_folder(folder: Path) -> nn.Module:
+    """The VGM saved in ``folder`` (``VisionGuidedModule.from_pretrained``: any VGM kind)."""
+    from changevg.vgm import VisionGuidedModule
+
+    try:
+        return VisionGuidedModule.from_pretrained(folder)
+    except (FileNotFoundError, ValueError) as err:
+        raise ChangeVGFolderError(f"VGM folder {folder}: {err}") from err
+
+
+def _vgm_width(vgm: nn.Module) -> int | None:
+    width = getattr(vgm, "embed_dim", None)
+    if width is None:
+        width = getattr(getattr(vgm, "config", None), "embed_dim", None)
+    return width if isinstance(width, int) else None
 
 
 def _load_vgm_file(model: nn.Module, file: Path) -> None:
@@ -308,9 +331,21 @@ def _load_base(
     _check_tokenizer(processor.tokenizer, config, tok_source)
 
     module = vgm if isinstance(vgm, nn.Module) else None
+    width = None if module is None else _vgm_width(module)
+    if width is not None and width != config.changevg["vgm_embed_dim"]:
+        raise ChangeVGFolderError(
+            f"{cv_file}: the adapter was trained on VGM embeddings of width "
+            f"{config.changevg['vgm_embed_dim']}, the VGM given gives {width}"
+        )
     if module is None and vgm is not None and not config.changevg.get("vgm"):
         raise ChangeVGFolderError(f"{cv_file}: no 'vgm' entry to rebuild the VGM for {vgm}")
+    # from_pretrained initialises whatever the base lacks, the given VGM included: keep its weights
+    kept = (
+        None if module is None else {k: v.detach().clone() for k, v in module.state_dict().items()}
+    )
     model, info = _from_pretrained(base, config, module, dtype)
+    if kept is not None:
+        model.vgm.load_state_dict(kept)
     # The base has no VGM or projector: they come from the VGM file and the adapter.
     _check_loading(info, base, allowed_missing=("vgm.", "vgm_projector."))
     in_adapter = _adapter_modules(adapter / "adapter_model.safetensors")

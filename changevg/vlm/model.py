@@ -94,6 +94,17 @@ def _export_changevg_vgm(vgm: nn.Module) -> dict[str, Any]:
 register_vgm("changevg.vgm", _build_changevg_vgm, _export_changevg_vgm)
 
 
+def _build_mci_vgm(spec: Mapping[str, Any]) -> nn.Module:
+    from changevg.mci import MCIConfig, MCIVocab
+    from changevg.mci.model import ChangeAgentMCI
+
+    return ChangeAgentMCI(MCIConfig.from_dict(spec["config"]), MCIVocab.from_itos(spec["vocab"]))
+
+
+# Change-Agent's MCI model (``changevg convert change-agent``); found by its config.model_type
+register_vgm("change-agent-mci", _build_mci_vgm, _export_changevg_vgm)
+
+
 def vgm_spec(vgm: nn.Module | None) -> dict[str, Any] | None:
     """The ``config.changevg["vgm"]`` entry describing ``vgm`` (``None`` for no VGM)."""
     if vgm is None:
@@ -101,6 +112,9 @@ def vgm_spec(vgm: nn.Module | None) -> dict[str, Any] | None:
     for kind, (_, export, cls) in _VGM_KINDS.items():
         if cls is not None and isinstance(vgm, cls):
             return {"kind": kind, **export(vgm)}
+    kind = getattr(getattr(vgm, "config", None), "model_type", None)
+    if isinstance(kind, str) and kind in _VGM_KINDS:
+        return {"kind": kind, **_VGM_KINDS[kind][1](vgm)}
     if type(vgm).__name__ == "VisionGuidedModule":
         return {"kind": "changevg.vgm", **_export_changevg_vgm(vgm)}
     raise ValueError(f"no registered VGM kind for {type(vgm).__name__}; call register_vgm first")
