@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from changevg.data import Record, read_changeimti
+from changevg.data import DatasetError, Record, read_changeimti
 from changevg.train._data import load_image, to_tensor
 from changevg.train._drills import DRILL_CLASSES, DrillCounts
 from changevg.train._drills import copy_drills as _copy_drills
@@ -292,8 +292,13 @@ def train_vlm(
         from changevg.vlm.model import vgm_spec
 
         model, processor = load_changevg(init, device=device)
-        # the VGM given replaces the one inside ``init`` (same architecture; e.g. retrained)
-        model.vgm.load_state_dict(vgm_module.state_dict())
+        # the VGM given replaces the one inside ``init`` (e.g. retrained, or with a change-type
+        # channel): its embeddings must keep the width the projector reads
+        if vgm_spec(vgm_module) == model.config.changevg.get("vgm"):
+            model.vgm.load_state_dict(vgm_module.state_dict())
+        else:
+            _check_vgm_width(model.vgm, vgm_module)
+            model.vgm = vgm_module.to(next(model.parameters()).device)
         model.config.changevg = {**model.config.changevg, "vgm": vgm_spec(vgm_module)}
         for p in model.parameters():
             p.requires_grad_(True)
@@ -404,3 +409,13 @@ def train_vlm(
     (out / "training.json").write_text(json.dumps(recipe, indent=2))
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: nothing left to resume
     return out
+
+
+def _check_vgm_width(old: torch.nn.Module, new: torch.nn.Module) -> None:
+    """A replacement VGM must give embeddings as wide as the one the projector was trained on."""
+    widths = [getattr(getattr(m, "config", None), "embed_dim", None) for m in (old, new)]
+    if widths[0] != widths[1]:
+        raise DatasetError(
+            f"--vgm gives {widths[1]}-wide embeddings but --init's projector reads {widths[0]}: "
+            "train the VGM with the same --config-preset as the model's"
+        )
