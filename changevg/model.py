@@ -152,21 +152,57 @@ class ChangeVG:
 
     @torch.inference_mode()
     def ask(
-        self, before: Any, after: Any, question: str, *, history: Sequence[tuple[str, str]] = ()
+        self,
+        before: Any,
+        after: Any,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        free_text: bool = False,
+        gsd: float | None = None,
     ) -> str:
-        """Answer one question about one pair; ``history`` holds earlier (question, answer)s."""
-        from changevg.vlm.answer import ask
+        """Answer one question about one pair, as one turn of a dialogue.
 
-        ((before, after),) = _read_paths([(before, after)])
-        desc = self.screen([(before, after)])
-        return ask(
-            self.model,
-            self.processor,
-            [(before, after)],
-            question,
-            vgm=desc,
-            history=[list(history)],
-        )[0]
+        A question that asks one of the five tasks (however worded, in whichever turn) gets the
+        answer :meth:`predict_batch` gives for that task; any other question gets
+        :data:`changevg.vlm.dialogue.OUT_OF_SCOPE_REPLY` unless ``free_text`` is set, in which
+        case the model answers it as it stands (unchecked: it was not trained for it).
+
+        Args:
+            before, after: The pair (arrays, PIL images or paths).
+            question: The question, at most ``MAX_QUESTION_CHARS`` characters.
+            history: Earlier turns as ``(question, answer)`` pairs, oldest first, e.g.
+                ``[("Has anything changed?", "yes")]``.
+            free_text: Pass unrecognised questions to the model instead of the fixed reply.
+            gsd: The images' metres per pixel, resampled to :attr:`gsd` (see :meth:`screen`).
+
+        Raises:
+            InputError: An empty or overlong question, or ``history`` of the wrong shape.
+        """
+        from changevg.vlm.answer import ask
+        from changevg.vlm.dialogue import (
+            OUT_OF_SCOPE_REPLY,
+            check_history,
+            check_question,
+            route,
+        )
+
+        question = check_question(question)
+        turns = check_history(history)
+        task = route(question)
+        if task is None and not free_text:
+            return OUT_OF_SCOPE_REPLY
+        grid = self._grid([(before, after)], gsd)
+        desc = self._describe(grid, 1)
+        with grid.own_size():
+            return ask(
+                self.model,
+                self.processor,
+                grid.pairs,
+                task or question,  # a task: asked as predict_batch asks it (first turn, own prompt)
+                vgm=desc,
+                history=[[] if task else turns],
+            )[0]
 
 
 def predict_batch(

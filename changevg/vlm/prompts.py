@@ -286,6 +286,14 @@ def build_messages(
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+# words people use for the two classes (the model's tasks say "building" and "road")
+_SYNONYM_OF = {
+    "house": "building", "houses": "buildings", "home": "building", "homes": "buildings",
+    "street": "road", "streets": "roads",
+}  # fmt: skip
+_SYNONYMS = re.compile(r"\b(" + "|".join(_SYNONYM_OF) + r")\b")
+
+
 def classify_question(text: str) -> Task | None:
     """The ChangeIMTI task a question asks for, or ``None`` for a free-text question.
 
@@ -293,6 +301,7 @@ def classify_question(text: str) -> Task | None:
     "How many buildings were built?", "In which part of the image …").
     """
     t = " ".join(_WORD.findall(text.lower()))
+    t = _SYNONYMS.sub(lambda m: _SYNONYM_OF[m.group(1)], t)
     for st in STYLES.values():
         for task, q in st.questions.items():
             if t == " ".join(_WORD.findall(q.lower())):
