@@ -4,7 +4,9 @@
 >>> results = model.predict_batch([(before, after), ...])   # list[ChangeResult]
 >>> model.ask(before, after, "How many new buildings are there?")
 
-Images are ``(3, H, W)`` or ``(H, W, 3)`` uint8 arrays, PIL images or file paths.
+Images are ``(3, H, W)`` or ``(H, W, 3)`` uint8 arrays, PIL images or file paths. Given their
+ground sample distance (``gsd=`` metres per pixel) they are resampled to the model's
+(:attr:`ChangeVG.gsd`) and masks and objects come back on their own pixel grid.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from changevg.gsd import ModelGSD
 from changevg.result import ChangeResult
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,19 @@ class ChangeVG:
         self.model = model.eval()
         self.processor = processor
         self.name = name
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        settings = getattr(getattr(base, "config", None), "changevg", None)
+        self.gsd_contract = ModelGSD.from_config(settings, source=f"model {name}")
+
+    @property
+    def gsd(self) -> float:
+        """Metres per pixel the model was trained at (``config.json`` → ``changevg.gsd``)."""
+        return self.gsd_contract.gsd
+
+    @property
+    def gsd_range(self) -> tuple[float, float]:
+        """``(finest, coarsest)`` source GSD in metres the model accepts; coarser is refused."""
+        return self.gsd_contract.range
 
     @classmethod
     def load(
@@ -97,16 +113,38 @@ class ChangeVG:
     def vgm(self) -> torch.nn.Module:
         return self.model.vgm
 
-    @torch.inference_mode()
-    def screen(self, pairs: Sequence[Pair], *, batch_size: int = 32) -> list[Any]:
-        """The VGM alone on every pair (cheap): descriptions with change score, mask, objects."""
+    def _grid(self, pairs: Sequence[Pair], gsd: float | None) -> Any:
+        from changevg.regrid import ModelGrid
+
+        return ModelGrid.make(_read_paths(pairs), gsd, self.gsd_contract)
+
+    def _describe(self, grid: Any, batch_size: int) -> list[Any]:
         from changevg.vlm.answer import describe_pairs
 
-        pairs = _read_paths(pairs)
-        out: list[Any] = []
-        for i in range(0, len(pairs), batch_size):
-            out += describe_pairs(self.model, self.processor, list(pairs[i : i + batch_size]))
+        out: list[Any] = [None] * len(grid.pairs)
+        with grid.own_size():
+            for idx in grid.batches(range(len(grid.pairs)), batch_size):
+                descs = describe_pairs(self.model, self.processor, [grid.pairs[j] for j in idx])
+                for j, desc in zip(idx, descs or [None] * len(idx), strict=True):
+                    out[j] = grid.description_back(desc, j)
         return out
+
+    @torch.inference_mode()
+    def screen(
+        self, pairs: Sequence[Pair], *, batch_size: int = 32, gsd: float | None = None
+    ) -> list[Any]:
+        """The VGM alone on every pair (cheap): descriptions with change score, mask, objects.
+
+        Args:
+            pairs: ``(before, after)`` images.
+            batch_size: Pairs per VGM call.
+            gsd: The images' metres per pixel: they are resampled to :attr:`gsd` and the masks
+                and objects come back on their own grid. ``None``: fed as they are.
+
+        Raises:
+            GSDError: ``gsd`` is not a positive number or is coarser than :attr:`gsd_range`.
+        """
+        return self._describe(self._grid(pairs, gsd), batch_size)
 
     @torch.inference_mode()
     def predict_batch(
@@ -116,6 +154,7 @@ class ChangeVG:
         tasks: Iterable[str] | None = None,
         batch_size: int = 16,
         descriptions: Sequence[Any] | None = None,
+        gsd: float | None = None,
     ) -> list[ChangeResult]:
         """Every task on every pair, in padding-aware batches.
 
@@ -126,28 +165,31 @@ class ChangeVG:
             pairs: ``(before, after)`` images.
             tasks: ChangeIMTI tasks to ask (default: all).
             batch_size: Pairs per ``generate`` call.
-            descriptions: VGM outputs from :meth:`screen`, to avoid running the VGM twice.
+            descriptions: VGM outputs from :meth:`screen` (with the same ``gsd``), to avoid
+                running the VGM twice.
+            gsd: The images' metres per pixel (see :meth:`screen`); objects come back on the
+                input's pixel grid.
         """
         from changevg.vlm.answer import analyse_pairs
         from changevg.vlm.prompts import TASKS, format_vgm_text
 
         tasks = tuple(tasks or TASKS)
-        pairs = _read_paths(pairs)
-        descs = list(descriptions) if descriptions is not None else self.screen(pairs)
+        grid = self._grid(pairs, gsd)
+        descs = list(descriptions) if descriptions is not None else self._describe(grid, 32)
         lengths = [len(format_vgm_text(d.caption, d.counts, d.cells)) for d in descs]
-        order = np.argsort(lengths, kind="stable")
-        results: list[ChangeResult | None] = [None] * len(pairs)
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size].tolist()
-            batch = analyse_pairs(
-                self.model,
-                self.processor,
-                [pairs[j] for j in idx],
-                tasks=tasks,
-                vgm=[descs[j] for j in idx],
-            )
-            for j, result in zip(idx, batch, strict=True):
-                results[j] = result
+        order = np.argsort(lengths, kind="stable").tolist()
+        results: list[ChangeResult | None] = [None] * len(grid.pairs)
+        with grid.own_size():  # the VGM embeddings see the pairs as screen() did
+            for idx in grid.batches(order, batch_size):
+                batch = analyse_pairs(
+                    self.model,
+                    self.processor,
+                    [grid.pairs[j] for j in idx],
+                    tasks=tasks,
+                    vgm=[descs[j] for j in idx],  # on the input grid: so are the objects
+                )
+                for j, result in zip(idx, batch, strict=True):
+                    results[j] = result
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()

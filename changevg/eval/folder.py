@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,7 +39,7 @@ from tqdm.auto import tqdm
 
 from changevg.data import DatasetError
 from changevg.eval.scores import classification_scores, counting_scores
-from changevg.gsd import DEFAULT_GSD, check_gsd, resample_image, resample_mask
+from changevg.gsd import check_gsd, resample_mask
 from changevg.model import ChangeVG
 from changevg.train._data import load_image
 
@@ -152,19 +151,6 @@ def _crops(arr: np.ndarray, window: int | None) -> list[tuple[str, np.ndarray]]:
     ]
 
 
-@contextmanager
-def _native_size(model: ChangeVG) -> Iterator[None]:
-    """Feed the VGM images at their own size (the processor's ``vgm_size`` would rescale a
-    128-pixel window or a resampled 1024-pixel tile to 256 pixels, undoing the GSD)."""
-    processor = model.processor
-    saved = getattr(processor, "vgm_size", None)
-    processor.vgm_size = None
-    try:
-        yield
-    finally:
-        processor.vgm_size = saved
-
-
 def _pixel_scores(tp: int, fp: int, fn: int) -> dict[str, float | None]:
     def ratio(a: int, b: int) -> float | None:
         return a / b if b else None
@@ -223,7 +209,10 @@ def evaluate_change_folder(
     pairs = read_change_folder(root)
     if gsd is not None:
         gsd = check_gsd(gsd, name="--gsd")
-    model_gsd = float(getattr(model, "gsd", DEFAULT_GSD))
+    model_gsd = model.gsd
+    # images at the model's GSD when none is given: fed at their own size (a 128-pixel window
+    # stays 128 pixels), never stretched to the processor's 256
+    fed_gsd = model_gsd if gsd is None else gsd
     if window is not None and window < 16:
         raise DatasetError(f"window must be at least 16 pixels, not {window}")
     tiles: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -263,19 +252,13 @@ def evaluate_change_folder(
     )
     for i in range(0, len(tiles), batch_size):
         chunk = tiles[i : i + batch_size]
-        images = [
-            (resample_image(b, gsd, model_gsd), resample_image(a, gsd, model_gsd))
-            if gsd is not None
-            else (b, a)
-            for _, b, a, _ in chunk
-        ]
-        with _native_size(model):
-            descs = model.screen(images, batch_size=batch_size)
-            results = (
-                model.predict_batch(images, descriptions=descs, batch_size=batch_size)
-                if vlm
-                else None
-            )
+        images = [(b, a) for _, b, a, _ in chunk]
+        descs = model.screen(images, batch_size=batch_size, gsd=fed_gsd)  # masks on label grid
+        results = (
+            model.predict_batch(images, descriptions=descs, batch_size=batch_size, gsd=fed_gsd)
+            if vlm
+            else None
+        )
         for j, ((name, _, _, lab), desc) in enumerate(zip(chunk, descs, strict=True)):
             pred = resample_mask(np.asarray(desc.mask, np.uint8), lab.shape)
             for c, value in (("any", None), *classes.items()):

@@ -2,8 +2,10 @@
 
 ``with_changevg`` writes ChangeVG's settings into ``config.changevg`` (a plain dict saved in
 ``config.json``): ``prompt_version``, ``vgm_token_id``, ``vgm_start_token_id``,
-``vgm_end_token_id``, ``fine_grid``, ``vgm_embed_dim``, ``eos_token_ids``, ``pad_token_id`` and
-``vgm`` (``{"kind", "config", "vocab"}`` to rebuild the VGM, or ``None``).
+``vgm_end_token_id``, ``fine_grid``, ``vgm_embed_dim``, ``eos_token_ids``, ``pad_token_id``,
+``vgm`` (``{"kind", "config", "vocab"}`` to rebuild the VGM, or ``None``), and ``gsd`` /
+``gsd_range`` (the metres per pixel trained at and the source GSDs accepted:
+:class:`changevg.gsd.ModelGSD`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from torch import nn
 from transformers import PreTrainedTokenizerBase, Qwen2_5_VLConfig
 
+from changevg.gsd import ModelGSD
 from changevg.vlm.model import vgm_spec
 from changevg.vlm.prompts import PROMPT_VERSION
 from changevg.vlm.tokenizer import EOS_TOKEN, PAD_TOKEN, VGM_END, VGM_PAD, VGM_START
@@ -36,6 +39,7 @@ def with_changevg(
     vgm_embed_dim: int,
     fine_grid: int = 3,
     vgm: nn.Module | Mapping[str, Any] | None = None,
+    gsd: ModelGSD | None = None,
 ) -> Qwen2_5_VLConfig:
     """Set the tokenizer's special ids on ``config`` and add the ``changevg`` settings.
 
@@ -45,6 +49,8 @@ def with_changevg(
         vgm_embed_dim: ``D``, the VGM's embedding width.
         fine_grid: ``G``, the side of the VGM's fine grid.
         vgm: The VGM (or its spec) to record for rebuilding, or ``None``.
+        gsd: The GSD the model is trained at and accepts (default: 0.5 m, this project's
+            synthetic regions).
     """
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (EOS_TOKEN, PAD_TOKEN, VGM_PAD)}
     ids |= {t: tokenizer.convert_tokens_to_ids(t) for t in (VGM_START, VGM_END)}
@@ -72,6 +78,7 @@ def with_changevg(
         "eos_token_ids": [ids[EOS_TOKEN], ids[PAD_TOKEN]],
         "pad_token_id": ids[PAD_TOKEN],
         "vgm": spec,
+        **(gsd or ModelGSD()).to_config(),
     }
     return config
 

@@ -4,6 +4,10 @@
 only the PIL image processor (``Qwen2VLImageProcessorPil``) and the tokenizer.  It also expands
 the single ``<|vgm_pad|>`` placeholder of the prompt into ``1 + G*G`` slots and turns tile
 pairs into the float tensors the vision-guided module reads (``vgm_before``, ``vgm_after``).
+
+Those are resized to ``vgm_size`` (256: a tile of the model's GSD), except inside
+:func:`vgm_own_size`, where they keep their own size: images already resampled to the model's
+GSD (:mod:`changevg.gsd`) would otherwise be stretched back to 256 pixels, undoing it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -24,7 +30,7 @@ from transformers.processing_utils import ProcessorMixin
 from changevg.vlm.prompts import build_messages
 from changevg.vlm.tokenizer import EOS_TOKEN, VGM_PAD, load_tokenizer
 
-__all__ = ["ChangeVGProcessor", "ImageLike", "build_image_processor", "to_pil"]
+__all__ = ["ChangeVGProcessor", "ImageLike", "build_image_processor", "to_pil", "vgm_own_size"]
 
 ImageLike = Image.Image | np.ndarray | torch.Tensor
 IGNORE_INDEX = -100
@@ -33,6 +39,23 @@ IGNORE_INDEX = -100
 #: that keeps 256x256 tiles at 252x252 (9x9 = 81 LLM tokens) and caps images at 512x512.
 _MIN_PIXELS = 56 * 56
 _MAX_PIXELS = 512 * 512
+
+_OWN_SIZE: ContextVar[bool] = ContextVar("changevg_vgm_own_size", default=False)
+
+
+@contextmanager
+def vgm_own_size() -> Iterator[None]:
+    """Within this block, VGM inputs keep their own size instead of ``vgm_size``.
+
+    For images already at the model's GSD: a 154-pixel tile of 0.3 m imagery resampled to
+    0.5 m must reach the VGM as 154 pixels, not stretched to 256. The setting is local to the
+    thread (a :class:`~contextvars.ContextVar`), so concurrent callers of one model don't see it.
+    """
+    token = _OWN_SIZE.set(True)
+    try:
+        yield
+    finally:
+        _OWN_SIZE.reset(token)
 
 
 def build_image_processor(
@@ -78,7 +101,8 @@ class ChangeVGProcessor(Qwen2_5_VLProcessor):
         tokenizer: A tokenizer with Qwen2.5-VL's special tokens and ``<|vgm_pad|>``.
         chat_template: Jinja chat template; defaults to the tokenizer's.
         fine_grid: ``G``, the side of the VGM's fine token grid (``1 + G*G`` VGM slots).
-        vgm_size: Side the VGM's inputs are resized to (``None``: keep the tile size).
+        vgm_size: Side the VGM's inputs are resized to (``None``: keep the tile size; see
+            also :func:`vgm_own_size`).
     """
 
     def __init__(
@@ -136,10 +160,11 @@ class ChangeVGProcessor(Qwen2_5_VLProcessor):
     def vgm_pixels(self, images: Sequence[ImageLike]) -> torch.Tensor:
         """Stack images into a float ``[B, 3, H, W]`` tensor in ``[0, 1]`` for the VGM."""
         out = []
+        size = None if _OWN_SIZE.get() else self.vgm_size
         for im in images:
             pil = to_pil(im)
-            if self.vgm_size is not None and pil.size != (self.vgm_size, self.vgm_size):
-                pil = pil.resize((self.vgm_size, self.vgm_size), Image.Resampling.BILINEAR)
+            if size is not None and pil.size != (size, size):
+                pil = pil.resize((size, size), Image.Resampling.BILINEAR)
             out.append(torch.from_numpy(np.asarray(pil, dtype=np.uint8).copy()).permute(2, 0, 1))
         return torch.stack(out).float().div_(255.0)
 

@@ -10,7 +10,6 @@ from PIL import Image
 
 from changevg.data import DatasetError
 from changevg.eval.folder import (
-    _native_size,
     evaluate_change_folder,
     read_change_folder,
     read_label,
@@ -97,8 +96,8 @@ def test_metrics_match_a_recount(folder: Path, model) -> None:
     pairs = read_change_folder(folder)
     from changevg.train._data import load_image
 
-    with _native_size(model):
-        descs = model.screen([(load_image(p.before), load_image(p.after)) for p in pairs])
+    images = [(load_image(p.before), load_image(p.after)) for p in pairs]
+    descs = model.screen(images, gsd=model.gsd)  # at the model's GSD: fed at their own size
     tp = fp = fn = 0
     for p, d in zip(pairs, descs, strict=True):
         truth = np.asarray(Image.open(p.label)) > 0
