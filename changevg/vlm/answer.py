@@ -99,16 +99,45 @@ def analyse_pairs(
     tasks: Sequence[str] = TASKS,
     vgm: Sequence[Any] | None = None,
     max_new_tokens: int = 48,
+    share_prefix: bool = True,
 ) -> list[ChangeResult]:
     """Ask every task about every pair and combine the answers (see :mod:`changevg.vlm.parse`).
 
-    ``vgm`` defaults to the model's own VGM descriptions (:func:`describe_pairs`).  Each task is
-    one batched ``generate`` over all pairs.
+    Args:
+        model: A ChangeVG model (merged or a ``PeftModel``).
+        processor: Its processor.
+        pairs: ``(before, after)`` images.
+        tasks: The tasks to ask (default: all five).
+        vgm: Per pair, the VGM description; default: the model's own (:func:`describe_pairs`).
+        max_new_tokens: Reply length limit (greedy decoding).
+        share_prefix: Encode each pair's images, VGM block and hint once and answer every task
+            from that cached prefix (:mod:`changevg.vlm.prefix`).  ``False``: one batched
+            ``generate`` per task, each encoding the whole prompt again (the baseline; same
+            greedy answers).
     """
     if vgm is None:
         vgm = describe_pairs(model, processor, pairs)
-    replies = {t: ask(model, processor, pairs, t, vgm=vgm, max_new_tokens=max_new_tokens)
-               for t in tasks}  # fmt: skip
+    tasks = tuple(tasks)
+    if not tasks:
+        raise ValueError("analyse_pairs: tasks must name at least one task")
+    if not pairs:
+        return []
+    if share_prefix:
+        from changevg.vlm.prefix import generate_shared
+
+        style = prompt_style(model)
+        vgms = list(vgm) if vgm is not None else [None] * len(pairs)
+        conversations = [
+            [build_messages(t, vgm_text=v, vgm_tokens=v is not None, style=style) for t in tasks]
+            for v in vgms
+        ]
+        answers = generate_shared(
+            model, processor, pairs, conversations, max_new_tokens=max_new_tokens
+        )
+        replies = {t: [a[k] for a in answers] for k, t in enumerate(tasks)}
+    else:
+        replies = {t: ask(model, processor, pairs, t, vgm=vgm, max_new_tokens=max_new_tokens)
+                   for t in tasks}  # fmt: skip
     return [
         to_change_result({t: replies[t][i] for t in tasks}, vgm=vgm[i] if vgm else None)
         for i in range(len(pairs))
