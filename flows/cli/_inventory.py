@@ -23,6 +23,13 @@ def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
 def _emit(df, fmt: str, out: str | None) -> None:
     from flows.inventory.query import format_table
 
+    if fmt in ("gpkg", "fgb"):  # GIS-native files, written by GDAL (flows.inventory.export)
+        from flows.inventory.export import write_vector
+
+        if not out:
+            raise InputError(f"--format {fmt} needs --out FILE")
+        print(f"wrote {len(df)} features to {write_vector(df, out, fmt)}")
+        return
     rendered = format_table(df, fmt, out=out)
     if out is None:
         if isinstance(rendered, bytes):
@@ -69,8 +76,15 @@ def add_inventory_commands(sub) -> None:
     p.add_argument("--class", dest="cls", choices=["building", "road"])
     p.add_argument("--min-count", type=int, help="at least N new objects of --class per tile")
     p.add_argument("--table", choices=["tiles", "objects"], default="tiles")
-    p.add_argument("--format", choices=["table", "geojson", "csv", "parquet"], default="table")
-    p.add_argument("-o", "--output", help="write to this file instead of the terminal")
+    p.add_argument(
+        "--format",
+        choices=["table", "geojson", "csv", "parquet", "gpkg", "fgb"],
+        default="table",
+        help="gpkg/fgb: GeoPackage/FlatGeobuf in the scene CRS, for QGIS (need --out)",
+    )
+    p.add_argument(
+        "-o", "--output", "--out", dest="output", help="write to this file, not the terminal"
+    )
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("summary", help="per region and run: tiles, changes, new objects, area")
