@@ -157,11 +157,12 @@ def load_model(model: str | None, workers: int | None) -> dict[str, float | None
     if workers is not None:
         return {"model_load_s": None, "model_warmup_s": None}
     from bench.model import synthetic_pairs
+    from changevg.cache import cached_model
     from changevg.model import DEFAULT_MODEL
-    from flows.predict import PredictOptions, _model
+    from flows.predict import PredictOptions
 
     started = time.perf_counter()
-    cvg = _model(str(Path(model) if model else DEFAULT_MODEL), PredictOptions().device)
+    cvg = cached_model(str(Path(model) if model else DEFAULT_MODEL), PredictOptions().device)
     loaded = time.perf_counter()
     pairs = synthetic_pairs(1)
     cvg.predict_batch(pairs, descriptions=cvg.screen(pairs), batch_size=1)

@@ -10,6 +10,9 @@ Two rounds, each a list of batches that runs in this process or on a Dask cluste
    ``threshold`` (or for all tiles with ``all_tiles=True``).  A tile below the threshold gets
    the VGM's verdict: unchanged, with no objects.
 
+The screening rule, the nodata blanking and the model cache are model logic and live in
+:mod:`changevg.screening` and :mod:`changevg.cache`; this module only schedules the batches.
+
 Every tile's result is saved under a deterministic key, ``{results}/{tile_id}.json``, as soon as
 its batch finishes, so a run that crashed or was killed redoes only the missing tiles when
 started again.  Tiles that are mostly nodata in either date are skipped, counted and listed.
@@ -19,22 +22,25 @@ resource, so they land on GPU workers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 import numpy as np
 from tqdm.auto import tqdm
 
+from changevg.cache import cached_model, model_id
 from changevg.result import ChangeResult
-from flows.inventory.writer import ModelMismatchError
+from changevg.screening import blank_nodata, needs_vlm, screen_score, screened_out, without_mask
+from flows.inventory.schema import ModelMismatchError
+
+if TYPE_CHECKING:
+    from changevg.vgm import VGMDescription
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,6 @@ __all__ = [
     "PredictOptions",
     "PredictSummary",
     "ResultStore",
-    "model_id",
     "predict_tiles",
 ]
 
@@ -52,8 +57,8 @@ class PredictOptions:
     """How tiles are screened and analysed.
 
     Attributes:
-        threshold: Screen score (:func:`screen_score`) at or above which the VLM is asked
-            about a tile.
+        threshold: Screen score (:func:`changevg.screening.screen_score`) at or above which
+            the VLM is asked about a tile.
         all_tiles: Ask the VLM about every tile (no screening).
         screen_batch: Tile pairs per VGM batch.
         vlm_batch: Tile pairs per VLM batch (one ``generate`` per task and batch).
@@ -87,33 +92,7 @@ class PredictSummary:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-# --- model identity and per-tile results -----------------------------------------------------
-
-
-def model_id(path: str | Path) -> str:
-    """A stable id for a model folder: its name and a hash of its config and weight headers.
-
-    Hashing the safetensors *headers* (names, shapes, dtypes, offsets) rather than the weights
-    keeps it instant for a 7B checkpoint while still telling different trainings apart (their
-    headers hold ``training`` metadata only if written; the config and shapes usually differ too).
-    """
-    folder = Path(path)
-    h = hashlib.sha256()
-    for f in sorted(folder.glob("*.json")) + sorted(folder.glob("*.safetensors")):
-        if f.suffix == ".json" and f.name.startswith(("metrics", "training")):
-            continue
-        h.update(f.name.encode())
-        with f.open("rb") as fh:
-            if f.suffix == ".safetensors":
-                n = int.from_bytes(fh.read(8), "little")
-                h.update(fh.read(n))
-                fh.seek(0, 2)
-                h.update(str(fh.tell()).encode())
-                fh.seek(max(8 + n, fh.tell() - (1 << 20)))
-                h.update(fh.read())  # the last MB of weights: different trainings differ here
-            else:
-                h.update(fh.read())
-    return f"{folder.name}-{h.hexdigest()[:12]}"
+# --- per-tile results -----------------------------------------------------------------------
 
 
 class ResultStore:
@@ -171,20 +150,6 @@ class ResultStore:
 
 # --- work that runs where the model is (this process or a Dask worker) -----------------------
 
-_MODELS: dict[tuple[str, str], Any] = {}
-_MODELS_LOCK = threading.Lock()
-
-
-def _model(path: str, device: str):
-    """The model loaded once per process (and per device)."""
-    from changevg.model import ChangeVG
-
-    with _MODELS_LOCK:
-        key = (path, device)
-        if key not in _MODELS:
-            _MODELS[key] = ChangeVG.load(path, device=device)
-        return _MODELS[key]
-
 
 def _pairs(store: str, indices: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
     from tiling import open_tiles
@@ -194,55 +159,24 @@ def _pairs(store: str, indices: Sequence[int]) -> list[tuple[np.ndarray, np.ndar
     return [blank_nodata(b[0], b[1]) for b in block]
 
 
-def blank_nodata(before: np.ndarray, after: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both ``(band, y, x)`` dates with every pixel that is nodata (0) in either one set to 0.
-
-    A change can only be seen where both dates have data; left alone, the edge of one date's
-    footprint inside the other's looks like change to the model (measured on the demo region:
-    edge tiles scored 0.98-1.0 with no true change, 0.04-0.3 once blanked).
-    """
-    invalid = (before == 0).all(axis=0) | (after == 0).all(axis=0)
-    if invalid.any():
-        before, after = before.copy(), after.copy()
-        before[:, invalid] = 0
-        after[:, invalid] = 0
-    return before, after
-
-
-def _light(description: Any) -> Any:
-    """A VGM description without its full-size mask (small to send between processes)."""
-    return replace(description, mask=np.zeros((0, 0), dtype=np.uint8))
-
-
-def screen_batch(store: str, indices: Sequence[int], model: str, device: str) -> list[Any]:
+def screen_batch(
+    store: str, indices: Sequence[int], model: str, device: str
+) -> list[VGMDescription]:
     """VGM descriptions of the tiles at ``indices`` (their masks dropped)."""
-    return [_light(d) for d in _model(model, device).screen(_pairs(store, indices))]
+    return [without_mask(d) for d in cached_model(model, device).screen(_pairs(store, indices))]
 
 
 def analyse_batch(
-    store: str, indices: Sequence[int], descriptions: Sequence[Any], model: str, device: str
+    store: str,
+    indices: Sequence[int],
+    descriptions: Sequence[VGMDescription],
+    model: str,
+    device: str,
 ) -> list[ChangeResult]:
     """Every task on the tiles at ``indices``, quoting their VGM ``descriptions``."""
-    m = _model(model, device)
+    m = cached_model(model, device)
     return m.predict_batch(
         _pairs(store, indices), descriptions=list(descriptions), batch_size=len(indices)
-    )
-
-
-def screen_score(description: Any) -> float:
-    """How strongly the VGM says "changed": its change head or its most confident object."""
-    return max([float(description.change_score)] + [float(o.score) for o in description.objects])
-
-
-def screened_out(description: Any) -> ChangeResult:
-    """The result of a tile the VGM scores below the threshold: unchanged, no objects."""
-    from changevg.result import NO_CHANGE
-
-    return ChangeResult(
-        changed=False,
-        change_score=float(description.change_score),
-        caption=description.caption if not description.changed else f"{NO_CHANGE}.",
-        counts={"building": 0, "road": 0},
     )
 
 
@@ -341,15 +275,15 @@ def predict_tiles(
 
     # round 1: screen
     started = time.perf_counter()
-    descriptions: dict[int, Any] = {}
+    descriptions: dict[int, VGMDescription] = {}
     flagged: list[int] = []
     screen_calls = [(store, c, model_path, device) for c in _chunks(todo, options.screen_batch)]
     with _bar(len(todo), "screen", progress) as bar:
 
-        def screened(k: int, descs: list[Any]) -> None:
+        def screened(k: int, descs: list[VGMDescription]) -> None:
             for i, d in zip(screen_calls[k][1], descs, strict=True):
                 descriptions[i] = d
-                if options.all_tiles or screen_score(d) >= options.threshold:
+                if needs_vlm(d, options.threshold, all_tiles=options.all_tiles):
                     flagged.append(i)
                 else:
                     keep(i, screened_out(d), "screen")

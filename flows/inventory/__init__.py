@@ -21,37 +21,29 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flows.inventory.features import link_features
-    from flows.inventory.query import (
-        InventoryNotFoundError,
-        explain_query,
-        format_table,
-        query_inventory,
-        summary,
-    )
-    from flows.inventory.writer import (
+    from flows.inventory.query import explain_query, format_table, query_inventory, summary
+    from flows.inventory.schema import (
         InventoryError,
+        InventoryNotFoundError,
         InventoryPaths,
         ModelMismatchError,
         ObjectRow,
         TileRow,
-        object_rows,
-        rows_from_results,
-        tile_row,
-        write_inventory,
     )
+    from flows.inventory.writer import object_rows, rows_from_results, tile_row, write_inventory
 
 _HOME = {
     "link_features": "features",
-    "InventoryNotFoundError": "query",
     "explain_query": "query",
     "format_table": "query",
     "query_inventory": "query",
     "summary": "query",
-    "InventoryError": "writer",
-    "InventoryPaths": "writer",
-    "ModelMismatchError": "writer",
-    "ObjectRow": "writer",
-    "TileRow": "writer",
+    "InventoryError": "schema",
+    "InventoryNotFoundError": "schema",
+    "InventoryPaths": "schema",
+    "ModelMismatchError": "schema",
+    "ObjectRow": "schema",
+    "TileRow": "schema",
     "object_rows": "writer",
     "rows_from_results": "writer",
     "tile_row": "writer",

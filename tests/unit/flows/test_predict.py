@@ -1,15 +1,17 @@
-"""flows.predict pieces that need no model run: options, result keys, nodata, model ids."""
+"""flows.predict pieces that need no model run: options, per-tile result keys, the runner.
+
+The screening rule, nodata blanking and model ids are tested with changevg (tests/unit/changevg).
+"""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from changevg.result import ChangeResult
-from flows.inventory import ModelMismatchError
-from flows.predict import PredictOptions, ResultStore, _Runner, blank_nodata, model_id
+from flows.inventory.schema import ModelMismatchError
+from flows.predict import PredictOptions, ResultStore, _Runner
 
 
 def _result(score: float = 0.9) -> ChangeResult:
@@ -45,38 +47,6 @@ def test_result_store_on_fsspec_memory():
     assert store.done() == {"t-0-0"}
 
 
-def test_blank_nodata_clears_both_dates_where_either_has_none():
-    before = np.full((3, 4, 4), 100, np.uint8)
-    after = np.full((3, 4, 4), 120, np.uint8)
-    before[:, 0, 0] = 0  # nodata in the before date
-    after[:, 3, :] = 0  # the after footprint ends early
-    b, a = blank_nodata(before, after)
-    invalid = np.zeros((4, 4), bool)
-    invalid[0, 0] = invalid[3, :] = True
-    assert (b[:, invalid] == 0).all() and (a[:, invalid] == 0).all()
-    assert (b[:, ~invalid] == 100).all() and (a[:, ~invalid] == 120).all()
-    assert before[0, 3, 0] == 100  # inputs untouched
-    dark = before.copy()
-    dark[0, 1, 1] = 0  # one band 0 is data, not nodata
-    assert blank_nodata(dark, after)[0][1, 1, 1] == 100
-
-
-def test_model_id_tracks_weights_not_metrics(tmp_path):
-    import torch
-    from safetensors.torch import save_file
-
-    folder = tmp_path / "mymodel"
-    folder.mkdir()
-    (folder / "config.json").write_text('{"a": 1}')
-    save_file({"w": torch.zeros(4)}, str(folder / "model.safetensors"))
-    first = model_id(folder)
-    assert first.startswith("mymodel-")
-    (folder / "metrics_test.json").write_text("{}")
-    assert model_id(folder) == first
-    save_file({"w": torch.ones(4)}, str(folder / "model.safetensors"))
-    assert model_id(folder) != first
-
-
 def test_runner_annotates_gpu_only_when_a_worker_offers_one():
     class Client:
         def __init__(self, resources):
@@ -91,14 +61,3 @@ def test_runner_annotates_gpu_only_when_a_worker_offers_one():
     calls = []
     _Runner(None).map(lambda x: x * 2, [(1,), (2,)], lambda i, r: calls.append((i, r)))
     assert calls == [(0, 2), (1, 4)]
-
-
-def test_screen_score_takes_either_branch():
-    from types import SimpleNamespace
-
-    from flows.predict import screen_score
-
-    quiet = SimpleNamespace(change_score=0.1, objects=[])
-    assert screen_score(quiet) == 0.1
-    seen = SimpleNamespace(change_score=0.1, objects=[SimpleNamespace(score=0.8)])
-    assert screen_score(seen) == 0.8
