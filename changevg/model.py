@@ -155,6 +155,7 @@ class ChangeVG:
         batch_size: int = 16,
         descriptions: Sequence[Any] | None = None,
         gsd: float | None = None,
+        share_prefix: bool = True,
     ) -> list[ChangeResult]:
         """Every task on every pair, in padding-aware batches.
 
@@ -169,6 +170,9 @@ class ChangeVG:
                 running the VGM twice.
             gsd: The images' metres per pixel (see :meth:`screen`); objects come back on the
                 input's pixel grid.
+            share_prefix: Encode each pair's images, VGM block and hint once and answer all
+                tasks from that cached prefix (:mod:`changevg.vlm.prefix`); ``False`` asks each
+                task with its own ``generate`` call (the slower baseline, same greedy answers).
         """
         from changevg.vlm.answer import analyse_pairs
         from changevg.vlm.prompts import TASKS, format_vgm_text
@@ -187,6 +191,7 @@ class ChangeVG:
                     [grid.pairs[j] for j in idx],
                     tasks=tasks,
                     vgm=[descs[j] for j in idx],  # on the input grid: so are the objects
+                    share_prefix=share_prefix,
                 )
                 for j, result in zip(idx, batch, strict=True):
                     results[j] = result
