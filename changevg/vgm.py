@@ -101,6 +101,27 @@ class VGMDescription:
     objects: list[ChangeObject]
     mask: np.ndarray
 
+    @classmethod
+    def from_objects(
+        cls,
+        *,
+        caption: str,
+        change_score: float,
+        threshold: float,
+        objects: list[ChangeObject],
+        mask: np.ndarray,
+    ) -> VGMDescription:
+        """A description whose counts and cells are those of ``objects`` (every VGM kind)."""
+        return cls(
+            caption=caption,
+            change_score=change_score,
+            changed=change_score >= threshold,
+            counts=counts(objects),
+            cells=cells(objects),
+            objects=objects,
+            mask=mask,
+        )
+
     def as_text(self) -> str:
         """One-line hint for the VLM prompt (no final period: the prompt template adds it).
 
@@ -398,12 +419,10 @@ class VisionGuidedModule(nn.Module):
             )
             score = float(scores[i])
             result.append(
-                VGMDescription(
+                VGMDescription.from_objects(
                     caption=caption,
                     change_score=score,
-                    changed=score >= self.config.change_threshold,
-                    counts=counts(objects),
-                    cells=cells(objects),
+                    threshold=self.config.change_threshold,
                     objects=objects,
                     mask=mask,
                 )

@@ -40,7 +40,7 @@ from changevg.mci.config import MCIConfig, MCIVocab
 from changevg.mci.decoder import CaptionDecoder
 from changevg.mci.head import ChangeSegHead
 from changevg.mci.neck import BiTemporalLayer, GridPositionTable
-from changevg.objects import cells, counts, mask_to_objects
+from changevg.objects import mask_to_objects
 from changevg.vgm import CONFIG_NAME, VOCAB_NAME, WEIGHTS_NAME, VGMDescription, VGMOutput
 
 __all__ = ["ChangeAgentMCI"]
@@ -240,12 +240,10 @@ class ChangeAgentMCI(nn.Module):
             objects = mask_to_objects(mask, probs=probs[i], min_pixels=min_px)
             score = float(scores[i])
             result.append(
-                VGMDescription(
+                VGMDescription.from_objects(
                     caption=caption,
                     change_score=score,
-                    changed=score >= self.config.change_threshold,
-                    counts=counts(objects),
-                    cells=cells(objects),
+                    threshold=self.config.change_threshold,
                     objects=objects,
                     mask=mask,
                 )
