@@ -19,8 +19,9 @@ line — does not pay for the synthetic renderer or GeoPandas.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from catalogs._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from catalogs.aoi import DateWindow, parse_aoi, parse_window
@@ -71,13 +72,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME:
-        raise AttributeError(f"module 'catalogs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"catalogs.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME, globals())

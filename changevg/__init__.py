@@ -15,8 +15,7 @@ This package knows nothing of STAC, Prefect or GeoParquet.
 
 from __future__ import annotations
 
-from typing import Any
-
+from catalogs._lazy import lazy_exports
 from changevg.result import CLASSES, GRID_CELLS, NO_CHANGE, ChangeObject, ChangeResult
 
 _LAZY = {
@@ -31,9 +30,4 @@ _LAZY = {
 __all__ = ["CLASSES", "GRID_CELLS", "NO_CHANGE", "ChangeObject", "ChangeResult", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'changevg' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -18,8 +18,9 @@ data and truth from synthetic regions).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from catalogs._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from flows.inventory.query import query_inventory as query
@@ -55,14 +56,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOME:
-        raise AttributeError(f"module 'flows' has no attribute {name!r}")
-    module, attr = _HOME[name]
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME, globals())

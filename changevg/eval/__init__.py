@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from catalogs._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from changevg.eval.folder import evaluate_change_folder, read_change_folder
@@ -40,8 +41,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    """Import an entry's module on first use (the model scorers pull in torch/transformers)."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'changevg.eval' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from catalogs._lazy import lazy_exports
 from changevg.train._loop import TrainOptions
 
 if TYPE_CHECKING:
@@ -15,10 +16,4 @@ __all__ = ["TrainOptions", "train_vgm", "train_vlm"]
 _LAZY = {"train_vgm": "changevg.train.vgm", "train_vlm": "changevg.train.vlm"}
 
 
-def __getattr__(name: str) -> object:
-    """Import the trainers on first use (``train_vlm`` pulls in transformers)."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'changevg.train' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -12,8 +12,9 @@ on first use.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from catalogs._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from flows.synthetic.agreement import TruthAgreement, truth_agreement
@@ -39,13 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    if name not in _HOME:
-        raise AttributeError(f"module 'flows.synthetic' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"flows.synthetic.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+__getattr__, __dir__ = lazy_exports(__name__, _HOME, globals())
