@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -23,6 +24,7 @@ from tiling._progress import run_tasks, worker_count
 from tiling.blocks import block_shape, nodata_mask, write_block
 from tiling.errors import TilingError, reraise_read_error
 from tiling.grid import TileGrid, make_grid
+from tiling.gsd import crs_unit_metres, grid_gsd, gsd_attrs, native_grid, odc_method, survey
 from tiling.load import DateSource, Stretch, compute_stretch, open_date, read_all
 from tiling.register import measure_shift
 from tiling.store import (
@@ -43,7 +45,12 @@ class TileOptions:
         tile_size: Tile edge in pixels (the model sees 256 x 256 pairs).
         overlap: Pixels shared by neighbouring tiles.
         tiles_per_block: Tiles per side of one read block (a block is read in one go).
-        resampling: Resampling used to bring the after date onto the before grid.
+        resampling: Resampling used to bring a date onto a grid finer than (or, with ``gsd``
+            ``None``, as fine as) it; a date finer than the grid is area-averaged.
+        gsd: Metres per pixel of the tiles: both dates are resampled to it (``flows`` passes
+            the model's GSD). ``None``: the before scene's native pixel grid.
+        gsd_range: ``(finest, coarsest)`` source GSD in metres accepted: a date coarser than
+            it is refused before any pixel is read (``None``: no check).
         register: ``"none"``, ``"measure"`` (record the residual shift between dates) or
             ``"correct"`` (also resample the after date to remove it).
         max_nodata_fraction: Tiles with more nodata than this in either date are counted and
@@ -58,6 +65,8 @@ class TileOptions:
     register: Literal["none", "measure", "correct"] = "measure"
     max_nodata_fraction: float = 0.5
     compression_level: int = 3
+    gsd: float | None = None
+    gsd_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.register not in ("none", "measure", "correct"):
@@ -68,6 +77,12 @@ class TileOptions:
             )
         if self.tiles_per_block < 1:
             raise ValueError(f"tiles_per_block must be >= 1, got {self.tiles_per_block}")
+        if self.gsd is not None and not (math.isfinite(self.gsd) and self.gsd > 0):
+            raise ValueError(f"gsd must be a positive number of metres, got {self.gsd!r}")
+        if self.gsd_range is not None:
+            lo, hi = self.gsd_range
+            if not 0 < lo <= hi:
+                raise ValueError(f"gsd_range must be (finest, coarsest) > 0, got {self.gsd_range}")
 
 
 @dataclass(frozen=True)
@@ -87,31 +102,24 @@ class TileStoreSummary:
         return asdict(self)
 
 
-def _native_grid(items: Sequence[Any], crs: str) -> tuple[float, tuple[float, float]]:
-    """Resolution and pixel anchor of the first before item, if it is in ``crs``."""
-    from catalogs.items import item_crs
-
-    item = items[0]
-    transform = item.properties.get("proj:transform")
-    gsd = item.properties.get("gsd")
-    for asset in item.assets.values():  # projection info may sit on the assets instead
-        transform = transform or asset.extra_fields.get("proj:transform")
-        gsd = gsd or asset.extra_fields.get("gsd")
-    if transform and item_crs(item) == crs:
-        a = Affine(*transform[:6])
-        return abs(a.a), (a.c, a.f)
-    if not gsd:
-        raise TilingError(
-            f"item {item.id!r}: cannot tell its pixel size (no proj:transform in {crs} and no gsd)"
-        )
-    return float(gsd), (0.0, 0.0)
-
-
 def plan_grid(
-    pair: Any, *, tile_size: int = 256, overlap: int = 0, prefix: str = "aoi"
+    pair: Any,
+    *,
+    tile_size: int = 256,
+    overlap: int = 0,
+    prefix: str = "aoi",
+    gsd: float | None = None,
 ) -> TileGrid:
-    """The tile grid for a scene pair: the before scene's pixel grid over the AOI."""
-    resolution, anchor = _native_grid(pair.before.items, pair.crs)
+    """The tile grid for a scene pair over the AOI: the before scene's pixel grid, or with
+    ``gsd`` a grid of that many metres per pixel anchored on the before scene's corner."""
+    if gsd is None:
+        resolution, anchor = native_grid(pair.before.items, pair.crs)
+    else:
+        resolution = gsd / crs_unit_metres(pair.crs)
+        try:
+            anchor = native_grid(pair.before.items, pair.crs)[1]
+        except TilingError:
+            anchor = (0.0, 0.0)
     aoi = Geometry(pair.aoi, "EPSG:4326").to_crs(pair.crs).geom
     return make_grid(
         aoi,
@@ -131,7 +139,12 @@ def _fingerprint(pair: Any, grid: TileGrid, options: TileOptions) -> str:
         "crs": str(grid.geobox.crs),
         "transform": list(grid.transform)[:6],
         "shape": list(grid.geobox.shape),
-        "options": {k: v for k, v in asdict(options).items() if k != "tiles_per_block"},
+        # the grid's transform holds the GSD; the accepted range changes no pixel
+        "options": {
+            k: v
+            for k, v in asdict(options).items()
+            if k not in ("tiles_per_block", "gsd", "gsd_range")
+        },
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -154,7 +167,10 @@ def _registration_window(grid: TileGrid, size: int = 512) -> tuple[slice, slice]
 
 
 def _measure(
-    pair: Any, grid: TileGrid, load: dict[str, Any], dates: tuple[DateSource, DateSource]
+    pair: Any,
+    grid: TileGrid,
+    loads: tuple[dict[str, Any], dict[str, Any]],
+    dates: tuple[DateSource, DateSource],
 ) -> tuple[float, float]:
     """Residual shift between the dates (``dates`` on the grid), measured on a central window
     read on its own."""
@@ -162,8 +178,8 @@ def _measure(
     before, after = dates
     if before.reader is None or after.reader is None:
         window = grid.geobox[ys, xs]  # reads just this window, not the whole blocks around it
-        before = open_date(pair.before.items, window, shift_ok=False, **load)
-        after = open_date(pair.after.items, window, **load)
+        before = open_date(pair.before.items, window, shift_ok=False, **loads[0])
+        after = open_date(pair.after.items, window, **loads[1])
         b, a = read_all(before), read_all(after)
     else:
         b = before.block(ys.start, ys.stop, xs.start, xs.stop)()
@@ -242,7 +258,15 @@ def build_tiles(
     options = options or TileOptions()
     started = time.perf_counter()
     path = str(out)
-    grid = plan_grid(pair, tile_size=options.tile_size, overlap=options.overlap, prefix=name)
+    # every item's GSD from metadata, and a refusal, before any pixel is read
+    found = survey(pair, accepted=options.gsd_range, target=options.gsd, patch_url=patch_url)
+    grid = plan_grid(
+        pair,
+        tile_size=options.tile_size,
+        overlap=options.overlap,
+        prefix=name,
+        gsd=options.gsd,
+    )
     fingerprint = _fingerprint(pair, grid, options)
     attrs = read_attrs(path)
     if attrs is not None and attrs.get("fingerprint") != fingerprint:
@@ -257,10 +281,16 @@ def build_tiles(
 
     shape = block_shape(grid, options.tiles_per_block, worker_count())
     chunk = max(shape) * grid.stride  # odc-stac's dask chunks, when it reads a date
-    load = dict(chunk=chunk, resampling=options.resampling, patch_url=patch_url)
+    target_gsd, methods = grid_gsd(grid, found, resampling=options.resampling)
+    loads = tuple(
+        dict(
+            chunk=chunk, resampling=odc_method(methods[s], options.resampling), patch_url=patch_url
+        )
+        for s in ("before", "after")
+    )
     with reraise_read_error(pair):
-        before = open_date(pair.before.items, grid.geobox, shift_ok=False, **load)
-        after = open_date(pair.after.items, grid.geobox, **load)  # before any correction
+        before = open_date(pair.before.items, grid.geobox, shift_ok=False, **loads[0])
+        after = open_date(pair.after.items, grid.geobox, **loads[1])  # before any correction
     if attrs is None:
         stretches = (
             compute_stretch(pair.before.items, grid.geobox, patch_url=patch_url),
@@ -269,7 +299,7 @@ def build_tiles(
         shift = None
         if options.register == "correct":  # needed before the after date is read
             with reraise_read_error(pair):
-                shift = _measure(pair, grid, load, (before, after))
+                shift = _measure(pair, grid, loads, (before, after))
         applied = bool(
             options.register == "correct"
             and shift
@@ -292,6 +322,13 @@ def build_tiles(
                 "transform": list(grid.transform)[:6],
                 "grid_shape": list(grid.geobox.shape),
                 "pixel_size": grid.resolution,
+                "gsd": gsd_attrs(
+                    found,
+                    grid_gsd=target_gsd,
+                    target=options.gsd,
+                    accepted=options.gsd_range,
+                    resampling=methods,
+                ),
                 "tile_size": grid.tile_size,
                 "overlap": grid.overlap,
                 "n_rows": grid.n_rows,
@@ -320,7 +357,7 @@ def build_tiles(
             grid.geobox.shape, grid.transform @ Affine.translation(dx, dy), grid.geobox.crs
         )
         with reraise_read_error(pair):
-            after = open_date(pair.after.items, after_box, **load)
+            after = open_date(pair.after.items, after_box, **loads[1])
 
     fractions = np.full((grid.n_tiles, 2), np.nan, "float32")
     if attrs is not None:
@@ -341,7 +378,7 @@ def build_tiles(
         pending = registration["mode"] == "measure" and registration["shift_px"] is None
         measuring = None
         if pending:
-            measuring = side_thread.submit(_measure, pair, grid, load, (before, after))
+            measuring = side_thread.submit(_measure, pair, grid, loads, (before, after))
         results = run_tasks(tasks, total=int(todo.sum()), desc="tiles", progress=progress)
         if measuring is not None:
             registration = {**registration, "shift_px": measuring.result()}
