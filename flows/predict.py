@@ -160,10 +160,12 @@ def _pairs(store: str, indices: Sequence[int]) -> list[tuple[np.ndarray, np.ndar
 
 
 def screen_batch(
-    store: str, indices: Sequence[int], model: str, device: str
+    store: str, indices: Sequence[int], model: str, device: str, gsd: float | None = None
 ) -> list[VGMDescription]:
-    """VGM descriptions of the tiles at ``indices`` (their masks dropped)."""
-    return [without_mask(d) for d in cached_model(model, device).screen(_pairs(store, indices))]
+    """VGM descriptions of the tiles at ``indices`` (their masks dropped); ``gsd``: the
+    tiles' metres per pixel (see :func:`feed_gsd`)."""
+    descs = cached_model(model, device).screen(_pairs(store, indices), gsd=gsd)
+    return [without_mask(d) for d in descs]
 
 
 def analyse_batch(
@@ -172,12 +174,38 @@ def analyse_batch(
     descriptions: Sequence[VGMDescription],
     model: str,
     device: str,
+    gsd: float | None = None,
 ) -> list[ChangeResult]:
     """Every task on the tiles at ``indices``, quoting their VGM ``descriptions``."""
     m = cached_model(model, device)
     return m.predict_batch(
-        _pairs(store, indices), descriptions=list(descriptions), batch_size=len(indices)
+        _pairs(store, indices), descriptions=list(descriptions), batch_size=len(indices), gsd=gsd
     )
+
+
+def feed_gsd(attrs: dict[str, Any], model: str) -> float | None:
+    """The GSD the model is told a store's tiles are at: they are resampled to its own.
+
+    Stores tiled at the model's GSD (the default) need nothing; a store tiled at its native
+    GSD (``--gsd native``) is resampled tile by tile. ``None`` (fed as they are) for stores
+    written before the GSD was recorded, and for GSDs the model refuses (a store built with
+    ``--allow-any-gsd``), with a warning.
+    """
+    from changevg.gsd import read_model_gsd
+
+    target = (attrs.get("gsd") or {}).get("target")
+    if target is None:
+        return None
+    contract = read_model_gsd(model)
+    if target > contract.range[1]:
+        log.warning(
+            "tiles are %g m per pixel, coarser than the model accepts (%g-%g m): fed as they "
+            "are (the store was built with --allow-any-gsd)",
+            target,
+            *contract.range,
+        )
+        return None
+    return float(target)
 
 
 # --- running batches locally or on a cluster ----------------------------------------------------
@@ -277,7 +305,10 @@ def predict_tiles(
     started = time.perf_counter()
     descriptions: dict[int, VGMDescription] = {}
     flagged: list[int] = []
-    screen_calls = [(store, c, model_path, device) for c in _chunks(todo, options.screen_batch)]
+    gsd = feed_gsd(dict(ds.attrs), model_path)
+    screen_calls = [
+        (store, c, model_path, device, gsd) for c in _chunks(todo, options.screen_batch)
+    ]
     with _bar(len(todo), "screen", progress) as bar:
 
         def screened(k: int, descs: list[VGMDescription]) -> None:
@@ -297,7 +328,7 @@ def predict_tiles(
     started = time.perf_counter()
     flagged.sort()
     calls = [
-        (store, c, [descriptions[i] for i in c], model_path, device)
+        (store, c, [descriptions[i] for i in c], model_path, device, gsd)
         for c in _chunks(flagged, options.vlm_batch)
     ]
     with _bar(len(flagged), "analyse", progress) as bar:

@@ -93,3 +93,43 @@ def _replace(options: Any, section: str, values: dict[str, Any]) -> Any:
         return dataclasses.replace(options, **{k: v for k, v in values.items() if v is not None})
     except (TypeError, ValueError) as exc:
         raise InputError(f"invalid [{section}] setting: {exc}") from None
+
+
+GSD_CHOICES = ("auto", "native")
+
+
+def tile_gsd(
+    tiles: TileOptions,
+    gsd: str | float | None = "auto",
+    *,
+    model: str | Path | None = None,
+    allow_any_gsd: bool = False,
+) -> TileOptions:
+    """``tiles`` with the GSD the tiles are made at and the source GSDs accepted.
+
+    Args:
+        tiles: The tiling options (e.g. ``Settings.tiles``).
+        gsd: ``"auto"`` (the model's GSD, from its folder's ``config.json``), ``"native"``
+            (the before scene's own pixel grid), or metres per pixel. ``None``: the settings
+            file's ``[tiles] gsd`` if it sets one, else ``"auto"``.
+        model: The model folder whose GSD contract applies (default: the shipped model).
+        allow_any_gsd: Accept imagery coarser than the model accepts (``--allow-any-gsd``).
+
+    Raises:
+        InputError: ``gsd`` is neither ``auto``, ``native`` nor a positive number, or the
+            model folder's GSD settings are invalid.
+    """
+    from changevg.gsd import check_gsd, read_model_gsd
+
+    contract = read_model_gsd(model)
+    if gsd is None:
+        gsd = tiles.gsd if tiles.gsd is not None else "auto"
+    if isinstance(gsd, str) and gsd.strip().lower() in GSD_CHOICES:
+        target = contract.gsd if gsd.strip().lower() == "auto" else None
+    else:
+        try:
+            target = check_gsd(gsd, name="--gsd")
+        except InputError as exc:
+            raise InputError(f"{exc}; or 'auto' (the model's) or 'native'") from None
+    accepted = None if allow_any_gsd else contract.range
+    return dataclasses.replace(tiles, gsd=target, gsd_range=accepted)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from catalogs.errors import CatalogError, InputError
 from flows.cli._convert import add_convert_commands
+from flows.cli._gsd import add_image_gsd_arg, add_tile_gsd_args
 from flows.cli._inventory import add_inventory_commands
 from flows.cli._model import (
     add_model_args,
@@ -119,11 +120,15 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 def cmd_tile(args: argparse.Namespace) -> int:
     from catalogs.pairing import ScenePair
+    from flows.settings import tile_gsd
     from tiling import build_tiles
 
     settings = _settings(args).with_overrides(
         tiles={"tile_size": args.tile_size, "overlap": args.overlap, "register": args.register}
     )
+    tiles = tile_gsd(
+        settings.tiles, args.gsd, model=args.model, allow_any_gsd=args.allow_any_gsd
+    )  # a bad --gsd fails here, before the catalog is asked
     if args.pair:
         pair = ScenePair.from_json(json.loads(Path(args.pair).read_text()))
     else:
@@ -135,9 +140,7 @@ def cmd_tile(args: argparse.Namespace) -> int:
         if missing:
             raise InputError(f"tile needs --pair FILE or all of {', '.join(missing)}")
         pair = _pair_from_args(args, settings)
-    summary = build_tiles(
-        pair, args.out, options=settings.tiles, name=args.name, overwrite=args.overwrite
-    )
+    summary = build_tiles(pair, args.out, options=tiles, name=args.name, overwrite=args.overwrite)
     _print_tiles(summary)
     return 0
 
@@ -317,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", required=True, type=Path)
     p.add_argument("--after", required=True, type=Path)
     p.add_argument("--json", action="store_true", help="print the ChangeResult as JSON")
+    add_image_gsd_arg(p)
     add_model_args(p)
     p.set_defaults(func=cmd_predict)
 
@@ -324,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", required=True, type=Path)
     p.add_argument("--after", required=True, type=Path)
     p.add_argument("question", nargs="?", help="the question (omit for a conversation)")
+    add_image_gsd_arg(p)
     add_model_args(p)
     p.set_defaults(func=cmd_ask)
 
@@ -352,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-size", type=int, default=None)
     p.add_argument("--overlap", type=int, default=None)
     p.add_argument("--register", choices=["none", "measure", "correct"], default=None)
+    add_tile_gsd_args(p)
+    p.add_argument("--model", help="model folder whose GSD --gsd auto means (default: shipped)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace a store built from other inputs"
     )

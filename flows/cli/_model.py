@@ -171,9 +171,23 @@ def _read_pair(args: argparse.Namespace):
         raise InputError(str(exc)) from None
 
 
+def _image_gsd(args: argparse.Namespace) -> float | None:
+    """``--gsd`` of plain images, checked against the model's range before the model loads
+    (``None``: not given)."""
+    from changevg.gsd import check_gsd, read_model_gsd
+
+    if args.gsd is None:
+        return None
+    gsd = check_gsd(args.gsd, name="--gsd")
+    contract = read_model_gsd(None if args.base else args.model, adapter=args.adapter)
+    contract.check(gsd, what=f"--gsd {gsd:g}", flag="no --gsd (images fed as they are)")
+    return gsd
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    gsd = _image_gsd(args)
     before, after = _read_pair(args)
-    (result,) = _load_model(args).predict_batch([(before, after)])
+    (result,) = _load_model(args).predict_batch([(before, after)], gsd=gsd)
     doc = result.to_dict()
     if args.json:
         print(json.dumps(doc, indent=2))
@@ -190,10 +204,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from changevg.vlm.prompts import classify_question
 
+    gsd = _image_gsd(args)
     before, after = _read_pair(args)
     model = _load_model(args)
     if args.question:
-        answer = model.ask(before, after, args.question)
+        answer = model.ask(before, after, args.question, gsd=gsd)
         if classify_question(args.question) is None:
             print(
                 "(free-text question: not one of the trained tasks, answer unchecked)",
@@ -210,7 +225,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             break
         if not question:
             break
-        answer = model.ask(before, after, question, history=history)
+        answer = model.ask(before, after, question, history=history, gsd=gsd)
         history.append((question, answer))
         print(f"changevg> {answer}")
     return 0
