@@ -5,8 +5,9 @@ it asks every task
 
 - in held-out wordings (:data:`HELD_OUT`: written for this benchmark before the last change to
   the question router ``changevg.vlm.prompts.classify_question``, never used to tune it), as
-  the first turn (:data:`DEVELOPMENT` holds the wordings whose failures did tune it: house,
-  street; ``--wordings development`` measures those);
+  the first turn (:data:`DEVELOPMENT` holds earlier rounds, whose misses did tune it — house,
+  street; "tell me about the changes", "what's new", "is anything different";
+  ``--wordings development`` measures those);
 - in the same wordings as the 2nd and 3rd turn of a dialogue whose earlier turns are other tasks
   in random order, with the model's own earlier answers as history;
 
@@ -33,12 +34,22 @@ DEVELOPMENT: dict[str, tuple[str, ...]] = {
         "Can you summarise the changes?",
         "What changed here?",
         "Give me a short caption of the change.",
+        # round 2 (held out until the router's second change, which their misses tuned)
+        "What's new in the second image compared with the first?",
+        "Tell me about the changes.",
+        "Explain what has changed.",
+        "Summarize the differences between the images.",
     ),
     "yes_no": (
         "Did anything change between these two images?",
         "Has the area changed?",
         "Is there any change in buildings or roads?",
         "Were there changes? Yes or no.",
+        # round 2
+        "Is anything different?",
+        "Has there been any change?",
+        "Do the images show any change to buildings or roads?",
+        "Did the buildings or roads change? Answer yes or no.",
     ),
     "count_building": (
         "How many houses were built?",
@@ -61,17 +72,17 @@ DEVELOPMENT: dict[str, tuple[str, ...]] = {
 }
 
 HELD_OUT: dict[str, tuple[str, ...]] = {
-    "caption": (
-        "What's new in the second image compared with the first?",
-        "Tell me about the changes.",
-        "Explain what has changed.",
-        "Summarize the differences between the images.",
+    "caption": (  # round 3, written before the router's second change
+        "What happened between the two dates?",
+        "Could you describe the differences?",
+        "Give a description of what changed.",
+        "What is different now?",
     ),
-    "yes_no": (
-        "Is anything different?",
-        "Has there been any change?",
-        "Do the images show any change to buildings or roads?",
-        "Did the buildings or roads change? Answer yes or no.",
+    "yes_no": (  # round 3
+        "Is there a difference between the images?",
+        "Any changes?",
+        "Did the area change at all?",
+        "Has something been built or removed?",
     ),
     "count_building": (
         "How many homes were constructed?",

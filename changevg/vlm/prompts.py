@@ -317,9 +317,16 @@ def classify_question(text: str) -> Task | None:
         r"\b(where|which (part|parts|area|areas|region|regions|position|cell)s?)\b", t
     ) or ("3x3" in t or "grid" in t):
         return "locate"
-    if re.search(r"\b(describe|caption|summari[sz]e|what (has )?changed|what changes)\b", t):
+    if re.search(
+        r"\b(describe|caption|summari[sz]e|what (has )?changed|what changes|what s new|"
+        r"what is new|(tell me|talk) about the (change|difference)s?)\b",
+        t,
+    ):
         return "caption"
-    if re.match(r"^(are|is|has|have|did|does|do|was|were)\b.*\bchang", t) or "yes or no" in t:
+    if (
+        re.match(r"^(are|is|has|have|did|does|do|was|were)\b.*\b(chang|differ)", t)
+        or "yes or no" in t
+    ):
         return "yes_no"
     return None
 

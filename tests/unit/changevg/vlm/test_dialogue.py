@@ -27,7 +27,11 @@ DEFAULT = Path(__file__).parents[4] / "changevg" / "weights" / "default"
         ("Did anything change between these two images?", "yes_no"),
         ("Where did the change occur?", "locate"),
         ("Describe the changes.", "caption"),
+        ("Tell me about the changes.", "caption"),
+        ("What's new in the second image compared with the first?", "caption"),
+        ("Is anything different?", "yes_no"),
         ("What colour are the roofs?", None),
+        ("Is it summer in the second image?", None),
     ],
 )
 def test_route(question: str, task: str | None) -> None:
