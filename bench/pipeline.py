@@ -219,6 +219,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 def run_one(case: str, params: dict[str, Any], out: Path) -> tuple[dict[str, Any], dict]:
     """Monitor the region into a fresh ``out`` as ``case``; timings and the run summary."""
     from flows.monitor import MonitorSpec, monitor_region, run_direct
+    from flows.request import RunRequest
 
     if out.exists():
         shutil.rmtree(out)
@@ -227,11 +228,11 @@ def run_one(case: str, params: dict[str, Any], out: Path) -> tuple[dict[str, Any
     cpu = cpu_seconds()
     started = time.perf_counter()
     if case == PREFECT:
-        summary = monitor_region(**params)
+        summary = monitor_region(RunRequest(**params))
     else:
         if case == ALL_TILES:
             params = {**params, "threshold": None, "all_tiles": True}
-        spec = MonitorSpec.create(**params)
+        spec = MonitorSpec.create(RunRequest(**params))
         summary = run_direct(spec)
     seconds = time.perf_counter() - started
     stages = {k: float(summary["timings_s"].get(k, 0.0)) for k in STAGES}

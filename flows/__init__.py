@@ -8,6 +8,8 @@ Public API (names load on first use, so ``import flows`` and ``changevg --help``
 - :func:`predict_tiles` — ChangeVG over every tile pair of a store (VGM screen, then the VLM);
 - :func:`write_inventory` — one run's rows into the GeoParquet inventory;
 - :func:`query` — read the inventory back (``flows.inventory.query_inventory``);
+- :class:`RunRequest`, :class:`IngestRequest` — what a user asks of a run (the flows' one
+  parameter; the CLI options and ``prefect.yaml`` follow its fields);
 - :class:`MonitorSpec`, :class:`Settings`, :class:`PredictOptions` — a run's resolved
   parameters and its configuration.
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from flows.inventory.writer import write_inventory
     from flows.monitor import ingest_region, monitor_region, run_direct
     from flows.predict import PredictOptions, predict_tiles
+    from flows.request import IngestRequest, RunRequest
     from flows.settings import Settings
     from flows.spec import MonitorSpec
 
@@ -40,12 +43,16 @@ _HOME = {
     "write_inventory": ("flows.inventory.writer", "write_inventory"),
     "query": ("flows.inventory.query", "query_inventory"),
     "MonitorSpec": ("flows.spec", "MonitorSpec"),
+    "RunRequest": ("flows.request", "RunRequest"),
+    "IngestRequest": ("flows.request", "IngestRequest"),
     "Settings": ("flows.settings", "Settings"),
 }
 
 __all__ = [
+    "IngestRequest",
     "MonitorSpec",
     "PredictOptions",
+    "RunRequest",
     "Settings",
     "ingest_region",
     "monitor_region",

@@ -33,6 +33,7 @@ from typing import Any
 import fsspec
 from prefect import flow
 
+from flows.request import IngestRequest, RunRequest
 from flows.spec import MonitorSpec
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -41,7 +42,14 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MonitorSpec", "ingest_region", "monitor_region", "run_direct"]
+__all__ = [
+    "IngestRequest",
+    "MonitorSpec",
+    "RunRequest",
+    "ingest_region",
+    "monitor_region",
+    "run_direct",
+]
 
 STAGES = ("search", "tile", "predict", "vectorise", "inventory", "report")
 
@@ -312,49 +320,32 @@ def _prefect_say(message: str) -> None:
 
 
 @flow(name="monitor-region")
-def monitor_region(
-    aoi: str,
-    catalog: str,
-    collection: str,
-    before: str,
-    after: str,
-    region: str,
-    out: str,
-    model: str | None = None,
-    inventory: str | None = None,
-    run_id: str | None = None,
-    threshold: float | None = None,
-    all_tiles: bool | None = None,
-    dask_address: str | None = None,
-    workers: int | None = None,
-    overwrite: bool = False,
-    settings: str | None = None,
-) -> dict:
+def monitor_region(request: RunRequest) -> dict:
     """Monitor one region between two date windows (see the module docstring).
 
-    Windows are ``YYYY-MM-DD/YYYY-MM-DD`` or relative to the run date (``-2y/-1y``,
-    ``-30d/today``); ``out`` and ``inventory`` may use ``{region}``, ``{run_date}``,
-    ``{run_id}``.  Returns the run summary also written to ``{out}/run.json``.
+    Args:
+        request: What to monitor and where to write it (:class:`~flows.request.RunRequest`):
+            windows are ``YYYY-MM-DD/YYYY-MM-DD`` or relative to the run date (``-2y/-1y``,
+            ``-30d/today``); ``out`` and ``inventory`` may use ``{region}``, ``{run_date}``,
+            ``{run_id}``.
+
+    Returns:
+        The run summary, also written to ``{out}/run.json``.
     """
-    spec = MonitorSpec.create(**locals())  # every parameter, validated
+    spec = MonitorSpec.create(request)  # every parameter, validated
     tasks = _tasks()
     return _run(spec, lambda name, fn, *args: tasks[name](*args), _prefect_say)
 
 
 @flow(name="ingest-region")
-def ingest_region(
-    aoi: str,
-    catalog: str,
-    collection: str,
-    before: str,
-    after: str,
-    region: str,
-    out: str,
-    run_id: str | None = None,
-    settings: str | None = None,
-) -> dict:
-    """STAC-driven ingestion: search and tile only (``{out}/tiles.zarr``), no model."""
-    spec = MonitorSpec.create(**locals())
+def ingest_region(request: IngestRequest) -> dict:
+    """STAC-driven ingestion: search and tile only (``{out}/tiles.zarr``), no model.
+
+    Args:
+        request: The search-and-tile part of a run request (a full
+            :class:`~flows.request.RunRequest` works too; its model fields are not used).
+    """
+    spec = MonitorSpec.create(request)
     tasks = _tasks()
     pair = tasks["search"](spec)
     summary = tasks["tile"](spec, pair)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import fsspec
@@ -17,6 +17,7 @@ import fsspec
 from catalogs.aoi import parse_aoi, parse_window
 from catalogs.errors import InputError
 from flows.predict import PredictOptions
+from flows.request import IngestRequest, RunRequest
 from flows.settings import Settings
 
 __all__ = ["MonitorSpec"]
@@ -26,7 +27,8 @@ __all__ = ["MonitorSpec"]
 class MonitorSpec:
     """One monitoring run, resolved: windows as dates, run id, output paths.
 
-    Build it with :meth:`create`, which validates everything before any work starts.
+    Build it with :meth:`create` from a :class:`~flows.request.RunRequest`, which validates
+    everything before any work starts.
     """
 
     aoi: str
@@ -49,42 +51,40 @@ class MonitorSpec:
     @classmethod
     def create(
         cls,
+        request: IngestRequest,
         *,
-        aoi: str,
-        catalog: str,
-        collection: str,
-        before: str,
-        after: str,
-        region: str,
-        out: str,
-        model: str | None = None,
-        inventory: str | None = None,
-        run_id: str | None = None,
-        threshold: float | None = None,
-        all_tiles: bool | None = None,
-        dask_address: str | None = None,
-        workers: int | None = None,
-        overwrite: bool = False,
-        settings: str | Settings | None = None,
+        settings: Settings | None = None,
         today: dt.date | None = None,
     ) -> MonitorSpec:
-        """Validate the parameters and resolve relative windows, the run id and the paths.
+        """Validate a request and resolve its relative windows, run id and paths.
 
         ``out`` and ``inventory`` may hold ``{region}``, ``{run_date}`` and ``{run_id}``
         (scheduled runs write each run to its own folder); ``run_id`` defaults to a hash of the
         region, catalog, collection, AOI and resolved windows, so the same request resumes.
+
+        Args:
+            request: The run request; an :class:`IngestRequest` gets the run defaults for the
+                model, inventory and Dask fields.
+            settings: Settings to use instead of the request's settings file.
+            today: The run date (default: today in UTC); relative windows count from it.
+
+        Raises:
+            InputError: A parameter is invalid (named), or the output root is not writable.
         """
         from flows.inventory._io import check_name
         from flows.inventory.schema import partition_date as _date
 
-        cfg = settings if isinstance(settings, Settings) else Settings.load(settings)
-        cfg = cfg.with_overrides(predict={"threshold": threshold, "all_tiles": all_tiles})
+        run = request if isinstance(request, RunRequest) else RunRequest(**asdict(request))
+        aoi, catalog, collection, region = run.aoi, run.catalog, run.collection, run.region
+        out, inventory, model, workers = run.out, run.inventory, run.model, run.workers
+        cfg = settings if settings is not None else Settings.load(run.settings)
+        cfg = cfg.with_overrides(predict={"threshold": run.threshold, "all_tiles": run.all_tiles})
         region = check_name("region", region)
         parse_aoi(aoi, max_area_km2=cfg.max_aoi_km2)
         today = today or dt.datetime.now(dt.UTC).date()
         windows = [
             str(parse_window(w, name=n, today=today))
-            for w, n in ((before, "before"), (after, "after"))
+            for w, n in ((run.before, "before"), (run.after, "after"))
         ]
         if model is not None and not Path(model).is_dir():
             raise InputError(
@@ -95,7 +95,7 @@ class MonitorSpec:
             raise InputError(f"workers must be at least 1, got {workers}")
         key = json.dumps([region, catalog, collection, str(aoi), *windows])
         run_id = check_name(
-            "run_id", run_id or f"{region}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+            "run_id", run.run_id or f"{region}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
         )
         fields = {"region": region, "run_id": run_id, "run_date": _date(today)}
         out = str(out).format(**fields)
@@ -112,9 +112,9 @@ class MonitorSpec:
             inventory=str(inventory).format(**fields) if inventory else join_path(out, "inventory"),
             model=str(model) if model else None,
             predict=cfg.predict,
-            dask_address=dask_address,
+            dask_address=run.dask_address,
             workers=workers,
-            overwrite=overwrite,
+            overwrite=run.overwrite,
             settings=cfg,
         )
         return spec.with_run_date()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
-__all__ = ["add_run_commands"]
+from flows.request import RunRequest
+
+__all__ = ["RUN_OPTIONS", "add_run_commands", "run_request"]
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -33,31 +36,20 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print(f"report:     {summary['report']}")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from flows.monitor import MonitorSpec
+def run_request(args: argparse.Namespace) -> RunRequest:
+    """The :class:`RunRequest` of a parsed ``changevg run`` (its settings file is ``--config``)."""
+    values = {f.name: getattr(args, f.name) for f in fields(RunRequest) if f.name in RUN_OPTIONS}
+    return RunRequest(**values, settings=args.config)
 
-    params = {
-        "aoi": args.aoi,
-        "catalog": args.catalog,
-        "collection": args.collection,
-        "before": args.before,
-        "after": args.after,
-        "region": args.region,
-        "out": str(args.out),
-        "model": args.model,
-        "inventory": args.inventory,
-        "run_id": args.run_id,
-        "threshold": args.threshold,
-        "all_tiles": args.all_tiles,
-        "dask_address": args.dask_address,
-        "workers": args.workers,
-        "overwrite": args.overwrite,
-        "settings": args.config,
-    }
-    MonitorSpec.create(**params)  # bad input fails here, before Prefect starts
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.spec import MonitorSpec
+
+    request = run_request(args)
+    MonitorSpec.create(request)  # bad input fails here, before Prefect starts
     from flows.monitor import monitor_region
 
-    _print_summary(monitor_region(**params))
+    _print_summary(monitor_region(request))
     return 0
 
 
@@ -75,30 +67,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_OPTIONS = tuple(f.name for f in fields(RunRequest) if f.name != "settings")
+"""The :class:`RunRequest` fields ``changevg run`` has an option for (``settings`` is the global
+``--config``)."""
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", required=True, help="STAC API URL")
-    p.add_argument("--collection", required=True, help="collection id to search")
-    p.add_argument("--aoi", required=True, help="minx,miny,maxx,maxy in lon/lat, or GeoJSON file")
-    p.add_argument(
-        "--before",
-        required=True,
-        help="before window START/END: ISO dates, or relative to today (-2y/-1y)",
-    )
-    p.add_argument("--after", required=True, help="after window (-1y/today, 2024-01-01/…)")
-    p.add_argument("--region", required=True, help="region name (inventory partition)")
-    p.add_argument("--out", required=True, type=Path, help="output folder of this run")
-    p.add_argument("--model", help="ChangeVG model folder (default: the shipped model)")
-    p.add_argument("--inventory", help="inventory root (default: OUT/inventory)")
-    p.add_argument("--run-id", help="run id (default: a hash of the request, so reruns resume)")
-    p.add_argument(
-        "--threshold", type=float, help="VGM score that sends a tile to the VLM (default 0.5)"
-    )
-    p.add_argument(
-        "--all-tiles", action="store_true", default=None, help="ask the VLM about every tile"
-    )
-    p.add_argument("--dask-address", help="existing Dask scheduler, e.g. tcp://10.0.0.5:8786")
-    p.add_argument("--workers", type=int, help="local Dask worker processes (default: in-process)")
-    p.add_argument("--overwrite", action="store_true", help="replace results of another model")
+    """One option per :data:`RUN_OPTIONS` field: ``--run-id`` for ``run_id``, its help text from
+    the field's metadata, required when the field has no default, a flag for a ``bool``."""
+    hints = get_type_hints(RunRequest)
+    for f in fields(RunRequest):
+        if f.name not in RUN_OPTIONS:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = {t for t in get_args(hints[f.name]) or (hints[f.name],) if t is not type(None)}
+        if kind == {bool}:
+            p.add_argument(flag, action="store_true", default=f.default, help=f.metadata["help"])
+            continue
+        (value_type,) = kind
+        required = f.default is MISSING
+        p.add_argument(flag, required=required, type=value_type, help=f.metadata["help"])
 
 
 def add_run_commands(sub) -> None:

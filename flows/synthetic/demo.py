@@ -15,6 +15,7 @@ from typing import Any
 
 from catalogs.server import StacServer
 from catalogs.synth import SynthRegion, synthesize_region
+from flows.request import RunRequest
 from flows.settings import Settings
 from flows.synthetic.agreement import TruthAgreement, truth_agreement
 
@@ -70,32 +71,29 @@ def run_demo(
     """
     from flows.monitor import MonitorSpec, monitor_region, run_direct
 
+    if prefect and isinstance(settings, Settings):
+        raise TypeError("the Prefect flow takes a settings file path, not a Settings object")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log.info("generating a %.1f km synthetic region (seed %d)", size_km, seed)
     region = synthesize_region(out / "region", size_km=size_km, seed=seed)
-    params: dict[str, Any] = {
-        "aoi": ",".join(f"{v:.6f}" for v in region.bbox_lonlat),
-        "collection": json.loads(region.collection_path.read_text())["id"],
-        "before": BEFORE_WINDOW,
-        "after": AFTER_WINDOW,
-        "region": f"demo-{seed}",
-        "out": str(out),
-        "model": str(model) if model else None,
-        "workers": workers,
-    }
     with StacServer([region.root]) as server:
         log.info("serving it as a STAC API at %s", server.url)
-        params["catalog"] = server.url
+        request = RunRequest(
+            aoi=",".join(f"{v:.6f}" for v in region.bbox_lonlat),
+            catalog=server.url,
+            collection=json.loads(region.collection_path.read_text())["id"],
+            before=BEFORE_WINDOW,
+            after=AFTER_WINDOW,
+            region=f"demo-{seed}",
+            out=str(out),
+            model=str(model) if model else None,
+            workers=workers,
+            settings=None if isinstance(settings, Settings) else settings,
+        )
         if prefect:
-            summary = monitor_region(**params, settings=_settings_path(settings))
+            summary = monitor_region(request)
         else:
-            spec = MonitorSpec.create(**params, settings=settings)
-            summary = run_direct(spec)
+            given = settings if isinstance(settings, Settings) else None
+            summary = run_direct(MonitorSpec.create(request, settings=given))
     return DemoResult(region=region, summary=summary)
-
-
-def _settings_path(settings: str | Settings | None) -> str | None:
-    if isinstance(settings, Settings):
-        raise TypeError("the Prefect flow takes a settings file path, not a Settings object")
-    return settings

@@ -25,13 +25,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
+from typing import get_type_hints
 from zoneinfo import ZoneInfo
 
 import psutil
 import pytest
 import yaml
+
+from flows.request import IngestRequest, RunRequest
 
 REPO = Path(__file__).resolve().parents[3]
 PREFECT = Path(sys.executable).with_name("prefect")
@@ -99,15 +102,20 @@ def test_prefect_yaml_parameters_fit_the_flows_on_any_run_date() -> None:
     for name, dep in deployments.items():
         path, func = dep["entrypoint"].split(":")
         assert (REPO / path).is_file()
-        params = inspect.signature(getattr(flows.monitor, func).fn).parameters
-        required = {n for n, p in params.items() if p.default is p.empty}
-        given = dep["parameters"]
-        assert required <= set(given) <= set(params), name
+        flow = getattr(flows.monitor, func)
+        assert list(inspect.signature(flow.fn).parameters) == ["request"], name
+        kind = get_type_hints(flow.fn)["request"]
+        assert kind is {"monitor_region": RunRequest, "ingest_region": IngestRequest}[func]
+        given = dep["parameters"]["request"]
+        required = {f.name for f in fields(kind) if f.default is MISSING}
+        assert required <= set(given) <= {f.name for f in fields(kind)}, name
+        # Prefect validates the deployment's JSON parameters into the request dataclass
+        assert flow.validate_parameters({"request": given})["request"] == kind(**given)
         assert dep["work_pool"]["name"] == POOL
         parse_aoi(given["aoi"])
-        fields = {"region": given["region"], "run_id": "r", "run_date": "2026-01-01"}
-        given["out"].format(**fields)
-        given.get("inventory", "").format(**fields)
+        placeholders = {"region": given["region"], "run_id": "r", "run_date": "2026-01-01"}
+        given["out"].format(**placeholders)
+        given.get("inventory", "").format(**placeholders)
         # relative windows resolve, in order and apart, on month ends, leap days, New Year
         for today in ("2026-01-01", "2027-03-31", "2028-02-29", "2028-12-31", "2029-03-01"):
             day = dt.date.fromisoformat(today)
@@ -253,7 +261,7 @@ def _run_deployment(server: Server, name: str, parameters: dict, tmp: Path) -> d
     return run
 
 
-def _catalog_params(small_region, small_server, out: Path) -> dict:
+def _catalog_request(small_region, small_server, out: Path) -> dict:
     return {
         "aoi": ",".join(str(v) for v in small_region.bbox_lonlat),
         "catalog": small_server.url,
@@ -276,7 +284,8 @@ def test_deploy_records_schedule_parameters_and_pull_step(deployed: Server) -> N
     tz = schedule["schedule"]["timezone"]
     params = dep["parameters"]
     assert params == _deployments()["monitor-coachella"]["parameters"]
-    assert params["out"] == "runs/{region}/{run_date}"  # the flow's placeholders, not Prefect's
+    # the flow's placeholders, not Prefect's
+    assert params["request"]["out"] == "runs/{region}/{run_date}"
     step = dep["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]
     assert Path(step["directory"]) == REPO  # $CHANGEVG_HOME as seen by `prefect deploy`
 
@@ -311,7 +320,7 @@ def test_ingest_deployment_runs_to_completion(deployed, small_region, small_serv
     _run_deployment(
         deployed,
         "ingest-region/ingest-coachella",
-        _catalog_params(small_region, small_server, out),
+        {"request": _catalog_request(small_region, small_server, out)},
         tmp_path,
     )
     assert (out / "tiles.zarr" / "zarr.json").is_file()
@@ -320,9 +329,9 @@ def test_ingest_deployment_runs_to_completion(deployed, small_region, small_serv
 
 @pytest.mark.slow
 def test_monitor_deployment_runs_to_completion(deployed, small_region, small_server, tmp_path):
-    params = _catalog_params(small_region, small_server, tmp_path / "monitor" / "{region}")
-    params["inventory"] = str(tmp_path / "inventory")  # the deployment's is relative to the repo
-    _run_deployment(deployed, "monitor-region/monitor-coachella", params, tmp_path)
+    request = _catalog_request(small_region, small_server, tmp_path / "monitor" / "{region}")
+    request["inventory"] = str(tmp_path / "inventory")  # the deployment's is relative to the repo
+    _run_deployment(deployed, "monitor-region/monitor-coachella", {"request": request}, tmp_path)
     out = tmp_path / "monitor" / "small"
     assert (out / "tiles.zarr" / "zarr.json").is_file()
     assert (out / "report.html").is_file()

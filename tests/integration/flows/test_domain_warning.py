@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flows.monitor import search
+from flows.request import RunRequest
 from flows.spec import MonitorSpec
 
 BEFORE = "2022-01-01/2022-12-31"
@@ -20,8 +21,10 @@ def _spec(region, url: str, out: Path) -> MonitorSpec:
     collection = json.loads(region.collection_path.read_text())["id"]
     aoi = ",".join(str(v) for v in region.bbox_lonlat)
     return MonitorSpec.create(
-        aoi=aoi, catalog=url, collection=collection, before=BEFORE, after=AFTER,
-        region="r", out=str(out),
+        RunRequest(
+            aoi=aoi, catalog=url, collection=collection, before=BEFORE, after=AFTER,
+            region="r", out=str(out),
+        )
     )  # fmt: skip
 
 

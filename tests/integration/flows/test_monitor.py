@@ -9,6 +9,7 @@ import duckdb
 import geopandas as gpd
 import pytest
 
+from flows.request import RunRequest
 from tests.conftest import AFTER, BEFORE
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -33,9 +34,9 @@ def monitored(small_region, small_server, tmp_path_factory):
     from flows.monitor import monitor_region
 
     out = tmp_path_factory.mktemp("run")
-    first = monitor_region(**params(small_region, small_server, out))
+    first = monitor_region(RunRequest(**params(small_region, small_server, out)))
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
-    again = monitor_region(**params(small_region, small_server, out))
+    again = monitor_region(RunRequest(**params(small_region, small_server, out)))
     return out, first, again, mtimes
 
 

@@ -15,6 +15,7 @@ import pytest
 from distributed.diagnostics.plugin import SchedulerPlugin
 
 from flows.cli import main
+from flows.request import RunRequest
 from tests.integration.flows.test_monitor import params
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -103,9 +104,8 @@ def test_flow_on_a_two_process_local_cluster(small_region, small_server, tmp_pat
         plugin = _Restrictions(cluster.scheduler)
         cluster.scheduler.add_plugin(plugin)
         out = tmp_path / "run"
-        summary = monitor_region(
-            **params(small_region, small_server, out, dask_address=cluster.scheduler_address)
-        )
+        request = params(small_region, small_server, out, dask_address=cluster.scheduler_address)
+        summary = monitor_region(RunRequest(**request))
     assert summary["status"] == "completed"
     assert plugin.seen, "no model batch ran on the cluster"
     assert any(k.startswith("screen_batch") for k in plugin.seen)
@@ -168,7 +168,7 @@ def test_flow_writes_to_an_fsspec_url(small_region, small_server):
     from flows.monitor import monitor_region
 
     out = "memory://changevg-flow-test/run"
-    result = monitor_region(**params(small_region, small_server, out))
+    result = monitor_region(RunRequest(**params(small_region, small_server, out)))
     fs = fsspec.filesystem("memory")
     root = "/changevg-flow-test/run"
     for name in ("tiles.zarr/zarr.json", "report.html", "run.json"):
