@@ -91,6 +91,9 @@ class VGMDescription:
         cells: Grid cells holding predicted objects, in ``GRID_CELLS`` order.
         objects: Predicted change objects (see :func:`changevg.objects.mask_to_objects`).
         mask: ``(H, W)`` uint8 predicted mask, values ``0/1/2`` in ``CLASSES`` order.
+        tokens: ``(1 + G*G, D)`` float32 VGM embeddings (global, then fine row-major) from the
+            same forward pass, so the VLM can use them without running the VGM again; None
+            when not kept.
     """
 
     caption: str
@@ -100,6 +103,7 @@ class VGMDescription:
     cells: list[str]
     objects: list[ChangeObject]
     mask: np.ndarray
+    tokens: np.ndarray | None = None
 
     @classmethod
     def from_objects(
@@ -110,6 +114,7 @@ class VGMDescription:
         threshold: float,
         objects: list[ChangeObject],
         mask: np.ndarray,
+        tokens: np.ndarray | None = None,
     ) -> VGMDescription:
         """A description whose counts and cells are those of ``objects`` (every VGM kind)."""
         return cls(
@@ -120,6 +125,7 @@ class VGMDescription:
             cells=cells(objects),
             objects=objects,
             mask=mask,
+            tokens=tokens,
         )
 
     def as_text(self) -> str:
@@ -401,6 +407,8 @@ class VisionGuidedModule(nn.Module):
             captions = self._greedy(memory, None)
         probs = out.mask_logits.float().softmax(dim=1).cpu().numpy()
         scores = torch.sigmoid(out.change_logit.float()).cpu().numpy()
+        tokens = torch.cat([out.global_embed.unsqueeze(1), out.fine_embed], dim=1)
+        tokens = tokens.float().cpu().numpy()
         appear = (
             torch.sigmoid(out.appear_logits.float()).cpu().numpy()
             if out.appear_logits is not None
@@ -425,6 +433,7 @@ class VisionGuidedModule(nn.Module):
                     threshold=self.config.change_threshold,
                     objects=objects,
                     mask=mask,
+                    tokens=tokens[i],
                 )
             )
         return result

@@ -91,6 +91,15 @@ def ask(
     return [r.strip() for r in replies]
 
 
+def _known_tokens(vgms: Sequence[Any]) -> torch.Tensor | None:
+    """``[B, 1 + G*G, D]``: the VGM tokens every description kept (``VGMDescription.tokens``),
+    or None when any pair lacks them (the VGM then runs again on the images)."""
+    tokens = [getattr(v, "tokens", None) for v in vgms]
+    if not tokens or any(t is None for t in tokens):
+        return None
+    return torch.stack([torch.as_tensor(t) for t in tokens])
+
+
 def analyse_pairs(
     model: nn.Module,
     processor: ChangeVGProcessor,
@@ -111,7 +120,8 @@ def analyse_pairs(
         vgm: Per pair, the VGM description; default: the model's own (:func:`describe_pairs`).
         max_new_tokens: Reply length limit (greedy decoding).
         share_prefix: Encode each pair's images, VGM block and hint once and answer every task
-            from that cached prefix (:mod:`changevg.vlm.prefix`).  ``False``: one batched
+            from that cached prefix (:mod:`changevg.vlm.prefix`), reusing the VGM tokens the
+            descriptions kept instead of running the VGM again.  ``False``: one batched
             ``generate`` per task, each encoding the whole prompt again (the baseline; same
             greedy answers).
     """
@@ -132,7 +142,12 @@ def analyse_pairs(
             for v in vgms
         ]
         answers = generate_shared(
-            model, processor, pairs, conversations, max_new_tokens=max_new_tokens
+            model,
+            processor,
+            pairs,
+            conversations,
+            max_new_tokens=max_new_tokens,
+            vgm_embeds=_known_tokens(vgms),
         )
         replies = {t: [a[k] for a in answers] for k, t in enumerate(tasks)}
     else:

@@ -179,10 +179,18 @@ class DecodeState:
         return out.logits[:, -1].float()
 
 
-def prefill(model: nn.Module, prefix: BatchFeature) -> DecodeState:
+def prefill(
+    model: nn.Module, prefix: BatchFeature, *, vgm_embeds: torch.Tensor | None = None
+) -> DecodeState:
     """Run the prefixes (images, VGM and text) through the model once; the cache that results.
 
     Positions are Qwen2.5-VL's M-RoPE positions (``get_rope_index``) of the left-padded rows.
+
+    Args:
+        model: The ChangeVG model.
+        prefix: :attr:`PromptRows.prefix`.
+        vgm_embeds: ``[B, 1 + G*G, D]`` VGM tokens already computed (by ``screen``), used
+            instead of running the VGM on ``vgm_before`` / ``vgm_after`` again.
     """
     base = base_model(model)
     batch = prefix.to(_device(model))
@@ -193,6 +201,10 @@ def prefill(model: nn.Module, prefix: BatchFeature) -> DecodeState:
         attention_mask=batch["attention_mask"],
     )
     cache = DynamicCache(config=base.config.get_text_config())
+    if vgm_embeds is not None:
+        vgm = {"vgm_embeds": vgm_embeds.to(_device(model))}
+    else:
+        vgm = {"vgm_before": batch["vgm_before"], "vgm_after": batch["vgm_after"]}
     model(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
@@ -201,9 +213,8 @@ def prefill(model: nn.Module, prefix: BatchFeature) -> DecodeState:
         use_cache=True,
         pixel_values=batch["pixel_values"],
         image_grid_thw=batch["image_grid_thw"],
-        vgm_before=batch["vgm_before"],
-        vgm_after=batch["vgm_after"],
         logits_to_keep=1,
+        **vgm,
     )
     return DecodeState(cache, batch["attention_mask"], pos[0, :, -1] + 1)
 
@@ -278,6 +289,7 @@ def generate_shared(
     *,
     max_new_tokens: int = 48,
     min_new_tokens: int = 0,
+    vgm_embeds: torch.Tensor | None = None,
 ) -> list[list[str]]:
     """Answer several questions about every pair, encoding each pair's shared prefix once.
 
@@ -288,13 +300,14 @@ def generate_shared(
         conversations: Per pair, one conversation per question (the same count for every pair).
         max_new_tokens: Reply length limit (greedy decoding).
         min_new_tokens: Suppress the end token before this many tokens (benchmarks).
+        vgm_embeds: The pairs' VGM tokens if already computed (see :func:`prefill`).
 
     Returns:
         Per pair, per question, the reply (special tokens removed, stripped).
     """
     split = split_prompts(processor, pairs, conversations)
     n_q = len(split.suffixes[0])
-    state = prefill(model, split.prefix)
+    state = prefill(model, split.prefix, vgm_embeds=vgm_embeds)
     state.select(torch.arange(len(pairs), device=state.mask.device).repeat_interleave(n_q))
     flat = [s for per_pair in split.suffixes for s in per_pair]
     ids = decode_greedy(

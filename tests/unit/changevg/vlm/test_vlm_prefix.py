@@ -41,6 +41,42 @@ def _describe(m, proc, pairs):
     return describe_pairs(m, proc, pairs)
 
 
+def test_vgm_tokens_kept_by_the_descriptions_replace_a_second_vgm_run():
+    from dataclasses import dataclass
+
+    from changevg.vlm.model import vgm_tokens
+
+    @dataclass
+    class Described:  # a VGMDescription-like record that kept the VGM's tokens
+        caption: str
+        counts: dict
+        cells: list
+        changed: bool
+        change_score: float
+        objects: list
+        tokens: object = None
+
+    m, proc = model(seed=3), processor()
+    _many_eos(m)
+    pairs = [pair(i, 56) for i in range(8)]
+    before = proc.vgm_pixels([p[0] for p in pairs])
+    after = proc.vgm_pixels([p[1] for p in pairs])
+    with torch.inference_mode():
+        tokens = vgm_tokens(m.vgm(before, after)).numpy()
+        plain = _describe(m, proc, pairs)
+        kept = [
+            Described(d.caption, d.counts, d.cells, d.changed, d.change_score, [], tokens[i])
+            for i, d in enumerate(plain)
+        ]
+        calls = []
+        handle = m.vgm.register_forward_hook(lambda *_: calls.append(1))
+        with_tokens = analyse_pairs(m, proc, pairs, vgm=kept, max_new_tokens=6)
+        assert calls == []  # the VGM did not run again
+        baseline = analyse_pairs(m, proc, pairs, vgm=plain, max_new_tokens=6, share_prefix=False)
+        handle.remove()
+    assert _answers(with_tokens) == _answers(baseline)
+
+
 def test_free_text_questions_and_dialogue_history_share_the_prefix_too():
     m, proc = model(seed=1), processor()
     _many_eos(m, every=4)
@@ -48,9 +84,7 @@ def test_free_text_questions_and_dialogue_history_share_the_prefix_too():
     vgm = _describe(m, proc, pairs)
     history = [("caption", "A road is built."), ("yes_no", "Yes")]
     questions = ["Is there anything new near the road?", "count_road", "locate"]
-    convs = [
-        [build_messages(q, vgm_text=v, history=history) for q in questions] for v in vgm
-    ]
+    convs = [[build_messages(q, vgm_text=v, history=history) for q in questions] for v in vgm]
     with torch.inference_mode():
         shared = generate_shared(m, proc, pairs, convs, max_new_tokens=5)
         per_q = [
