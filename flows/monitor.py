@@ -332,9 +332,13 @@ def monitor_region(request: RunRequest) -> dict:
     Returns:
         The run summary, also written to ``{out}/run.json``.
     """
+    from flows.artifacts import publish_run_artifacts
+
     spec = MonitorSpec.create(request)  # every parameter, validated
     tasks = _tasks()
-    return _run(spec, lambda name, fn, *args: tasks[name](*args), _prefect_say)
+    summary = _run(spec, lambda name, fn, *args: tasks[name](*args), _prefect_say)
+    publish_run_artifacts(summary)  # the summary table and the report link in the Prefect UI
+    return summary
 
 
 @flow(name="ingest-region")

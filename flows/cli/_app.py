@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from catalogs.errors import CatalogError, InputError
+from flows.cli._console import configure_terminal
 from flows.cli._convert import add_convert_commands
 from flows.cli._gsd import add_image_gsd_arg, add_tile_gsd_args
 from flows.cli._inventory import add_inventory_commands
@@ -381,14 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``changevg`` console script."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(_glue_negative_values(argv))
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logging.getLogger("rasterio").setLevel(logging.WARNING)  # GDAL chatter on expected errors
-    for name in ("distributed", "httpx", "httpcore"):  # cluster and API chatter
-        logging.getLogger(name).setLevel(logging.WARNING)
+    configure_terminal(args.verbose, args.command)  # quiet by default; everything with -v
     try:
         return args.func(args)
     except KeyboardInterrupt:
