@@ -45,7 +45,7 @@ from catalogs.search import SearchOptions, search_items
 
 _DEFAULT_OPTIONS = SearchOptions()
 
-__all__ = ["ScenePair", "SceneSide", "pair_scenes", "search_pairs"]
+__all__ = ["ScenePair", "SceneSide", "acquisition_key", "pair_scenes", "search_pairs"]
 
 _MIN_GAIN = 1e-6  # fraction of the AOI an extra item must add to be worth reading
 
@@ -410,6 +410,18 @@ def _common_crs(chosen: list[_Candidate], *, fallback: str) -> str:
     if not weights:
         return fallback
     return max(weights, key=lambda crs: (round(weights[crs], 3), crs == fallback))
+
+
+def acquisition_key(item: pystac.Item | Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The acquisition ``item`` belongs to, as :func:`pair_scenes` groups items into one date.
+
+    ``(collection, platform, UTC day)``, or ``(collection, "naip", year)`` for NAIP; ``None``
+    for an item without a datetime. Used to tell new acquisitions apart when a catalog is
+    watched (``flows.watch``).
+    """
+    item = item if isinstance(item, pystac.Item) else pystac.Item.from_dict(dict(item))
+    when = item_datetime(item)
+    return None if when is None else _group_key(item, when)
 
 
 def _group_key(item: pystac.Item, when: dt.datetime) -> tuple[str, ...]:

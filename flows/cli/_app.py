@@ -31,6 +31,7 @@ from flows.cli._model import (
     cmd_train_vlm,
 )
 from flows.cli._run import add_run_commands
+from flows.cli._watch import add_watch_commands
 
 log = logging.getLogger("changevg")
 
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_run_commands(sub)
+    add_watch_commands(sub)
 
     p = sub.add_parser("synth", help="write a synthetic before/after region (COGs, STAC, truth)")
     p.add_argument("--out", required=True, type=Path)

@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[3]
 PREFECT = Path(sys.executable).with_name("prefect")
 POOL = "changevg-process"
 BEFORE, AFTER = "2022-01-01/2022-12-31", "2024-01-01/2024-12-31"
+WATCH = "flows/watch/flow.py:watch_regions"
 CLOSED = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused
 
 
@@ -98,8 +99,10 @@ def test_prefect_yaml_parameters_fit_the_flows_on_any_run_date() -> None:
 
     deployments = _deployments()
     kinds = {d["entrypoint"] for d in deployments.values()}
-    assert kinds == {"flows/monitor.py:monitor_region", "flows/monitor.py:ingest_region"}
+    assert kinds == {"flows/monitor.py:monitor_region", "flows/monitor.py:ingest_region", WATCH}
     for name, dep in deployments.items():
+        if dep["entrypoint"] == WATCH:
+            continue  # test_watch_deployment_fits_its_flow
         path, func = dep["entrypoint"].split(":")
         assert (REPO / path).is_file()
         flow = getattr(flows.monitor, func)
@@ -125,6 +128,25 @@ def test_prefect_yaml_parameters_fit_the_flows_on_any_run_date() -> None:
         for schedule in dep.get("schedules") or []:
             CronSchedule(cron=schedule["cron"], timezone=schedule.get("timezone"))
     assert deployments["monitor-coachella"]["schedules"], "the monitor deployment is scheduled"
+
+
+def test_watch_deployment_fits_its_flow() -> None:
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    from flows.watch.flow import watch_regions
+    from flows.watch.regions import load_regions
+
+    (dep,) = [d for d in _deployments().values() if d["entrypoint"] == WATCH]
+    path, _ = dep["entrypoint"].split(":")
+    assert (REPO / path).is_file() and dep["work_pool"]["name"] == POOL
+    given = dep["parameters"]
+    assert watch_regions.validate_parameters(given) == {**given, "settings": None}
+    assert load_regions(REPO / given["regions"]), "the shipped regions file reads"
+    (schedule,) = dep["schedules"]
+    anchor = dt.datetime.fromisoformat(schedule["anchor_date"])
+    interval = dt.timedelta(seconds=schedule["interval"])
+    assert IntervalSchedule(interval=interval, anchor_date=anchor).interval == interval
+    assert schedule["interval"] >= 600, "poll no more often than every 10 minutes"
 
 
 # --- a real server, work pool, deploy and worker (slow) ---------------------------------------
@@ -288,6 +310,12 @@ def test_deploy_records_schedule_parameters_and_pull_step(deployed: Server) -> N
     assert params["request"]["out"] == "runs/{region}/{run_date}"
     step = dep["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]
     assert Path(step["directory"]) == REPO  # $CHANGEVG_HOME as seen by `prefect deploy`
+
+    watch = deployed.api("GET", "/deployments/name/watch-regions/watch-regions")
+    assert watch["entrypoint"] == "flows/watch/flow.py:watch_regions"
+    (poll,) = watch["schedules"]
+    assert poll["active"] and poll["schedule"]["interval"] == 3600
+    assert watch["parameters"] == _deployments()["watch-regions"]["parameters"]
 
     ingest = deployed.api("GET", "/deployments/name/ingest-region/ingest-coachella")
     assert ingest["entrypoint"] == "flows/monitor.py:ingest_region"
